@@ -1,0 +1,70 @@
+"""jetliner_dist: fast, splittable Apache Avro reading for Arrow, Polars and pandas.
+
+``import jetliner_dist`` is light: the readers (and numpy, pyarrow, numba) load
+on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jetliner_dist.errors import (
+    AvroFormatError,
+    CodecError,
+    CorruptBlockError,
+    DecodeError,
+    DecompressionError,
+    HeaderError,
+    JetlinerDistError,
+    LimitExceededError,
+    SchemaError,
+    SourceError,
+    SyncMarkerError,
+    TruncatedError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "read_avro",
+    "read_table",
+    "iter_batches",
+    "read_avro_schema",
+    "JetlinerDistError",
+    "SourceError",
+    "SchemaError",
+    "AvroFormatError",
+    "HeaderError",
+    "CodecError",
+    "CorruptBlockError",
+    "SyncMarkerError",
+    "TruncatedError",
+    "DecompressionError",
+    "DecodeError",
+    "LimitExceededError",
+]
+
+_LAZY = {
+    "read_avro": "jetliner_dist.local",
+    "read_table": "jetliner_dist.local",
+    "iter_batches": "jetliner_dist.local",
+    "read_avro_schema": "jetliner_dist.local",
+}
+
+if TYPE_CHECKING:
+    from jetliner_dist.local import iter_batches, read_avro, read_avro_schema, read_table
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jetliner_dist' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,213 @@
+"""Column buffers the kernel writes into, and their assembly into Arrow.
+
+A :class:`BatchBuilder` owns one batch's worth of buffers (numpy arrays whose
+addresses go to the kernel), grows them when the kernel asks, and hands them
+to Arrow without copying when the batch is full. Capacities are learnt from the
+previous batch, so after the first batch the kernel rarely has to retry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jetliner_dist.avro import opcodes as oc
+from jetliner_dist.avro.datum import to_json_text
+from jetliner_dist.avro.program import ColumnSpec, Program
+from jetliner_dist.errors import DecodeError, LimitExceededError
+
+# Growth headroom over what the previous batch needed per row.
+_HEADROOM = 1.15
+_MIN_SLOTS = 64
+_MIN_DATA = 1024
+
+
+class BatchBuilder:
+    """Buffers for one batch of rows of one program."""
+
+    def __init__(self, program: Program, batch_rows: int) -> None:
+        self.program = program
+        self.batch_rows = batch_rows
+        n = len(program.columns)
+        self.addrs = np.zeros((n, 3), dtype=np.int64)
+        self.caps = np.zeros((n, 3), dtype=np.int64)
+        self.lens = np.zeros(n, dtype=np.int64)
+        self.dlens = np.zeros(n, dtype=np.int64)
+        self.nulls = np.zeros(n, dtype=np.int64)
+        self.rows = 0
+        self._buffers: list[list[np.ndarray | None]] = [[None, None, None] for _ in range(n)]
+        # Slots and data bytes per row, learnt from the last finished batch.
+        self._slots_per_row = np.ones(n)
+        self._data_per_row = np.full(n, 16.0)
+        self._saved = (self.lens.copy(), self.dlens.copy(), self.nulls.copy())
+        self._allocate()
+
+    # -- the kernel's side ---------------------------------------------------
+
+    def save(self) -> None:
+        """Remember lengths before a kernel call (restored if it runs out of space)."""
+        np.copyto(self._saved[0], self.lens)
+        np.copyto(self._saved[1], self.dlens)
+        np.copyto(self._saved[2], self.nulls)
+
+    def restore(self) -> None:
+        np.copyto(self.lens, self._saved[0])
+        np.copyto(self.dlens, self._saved[1])
+        np.copyto(self.nulls, self._saved[2])
+
+    def grow(self, column: int, which: int, needed: int, rows_done: int, limit: int) -> None:
+        """Make room for ``needed`` slots or data bytes in ``column``.
+
+        ``rows_done`` (rows in the batch when space ran out) scales the new
+        capacity to the whole batch, so one retry usually suffices. ``limit``
+        bounds data bytes: more than that is a corrupt or hostile file.
+        """
+        current = self.caps[column, which]
+        rows = max(rows_done, 1)
+        estimate = int(needed / rows * self.batch_rows * _HEADROOM)
+        capacity = max(needed, 2 * current, min(estimate, 4 * max(needed, current)))
+        if which == oc.BUF_DATA:
+            if needed > limit:
+                raise LimitExceededError(
+                    f"a batch needs more than {limit} bytes for one column; "
+                    "lower batch_rows or raise max_block_size"
+                )
+            self._resize_data(column, capacity)
+        else:
+            self._resize_slots(column, capacity)
+
+    # -- the caller's side ---------------------------------------------------
+
+    def finish(self) -> pa.RecordBatch:
+        """Turn the filled buffers into a RecordBatch and start a fresh batch."""
+        rows = self.rows
+        arrays = [self._array(c) for _, c in self.program.outputs]
+        if arrays:
+            batch = pa.RecordBatch.from_arrays(arrays, schema=self.program.arrow_schema)
+        else:  # a record with no fields still has rows
+            empty = pa.Array.from_buffers(pa.struct([]), rows, [None], children=[])
+            batch = pa.RecordBatch.from_struct_array(empty)
+        if rows:
+            self._learn(rows)
+        self.rows = 0
+        self.lens[:] = 0
+        self.dlens[:] = 0
+        self.nulls[:] = 0
+        self._allocate()
+        return batch
+
+    # -- buffers ---------------------------------------------------------------
+
+    def _learn(self, rows: int) -> None:
+        self._slots_per_row = np.maximum(self.lens / rows, 1.0 / rows)
+        self._data_per_row = np.maximum(self.dlens / rows, 1.0 / rows)
+
+    def _allocate(self) -> None:
+        for column, spec in enumerate(self.program.columns):
+            slots = max(int(self._slots_per_row[column] * self.batch_rows * _HEADROOM), _MIN_SLOTS)
+            self._buffers[column] = [None, None, None]
+            self.addrs[column] = 0
+            self.caps[column] = 0
+            self._resize_slots(column, slots)
+            if spec.kind == oc.K_VAR:
+                data = int(self._data_per_row[column] * self.batch_rows * _HEADROOM)
+                self._resize_data(column, max(data, _MIN_DATA))
+
+    def _resize_slots(self, column: int, slots: int) -> None:
+        spec = self.program.columns[column]
+        used = int(self.lens[column])
+        buffers = self._buffers[column]
+        if spec.nullable and spec.kind != oc.K_NULL:
+            buffers[0] = _resized(buffers[0], (slots + 7) // 8, (used + 7) // 8)
+            self.addrs[column, oc.BUF_VALIDITY] = buffers[0].ctypes.data
+        if spec.kind == oc.K_BITS:
+            buffers[1] = _resized(buffers[1], (slots + 7) // 8, (used + 7) // 8)
+        elif spec.kind == oc.K_FIXED:
+            buffers[1] = _resized(buffers[1], slots * spec.width, used * spec.width)
+        elif spec.kind in (oc.K_VAR, oc.K_LIST):
+            fresh = buffers[1] is None
+            buffers[1] = _resized(buffers[1], (slots + 1) * 8, (used + 1) * 8)
+            if fresh:
+                buffers[1][:8] = 0  # offsets[0] = 0
+        if buffers[1] is not None:
+            self.addrs[column, oc.BUF_VALUES] = buffers[1].ctypes.data
+        self.caps[column, oc.BUF_VALUES] = slots
+
+    def _resize_data(self, column: int, size: int) -> None:
+        buffers = self._buffers[column]
+        buffers[2] = _resized(buffers[2], size, int(self.dlens[column]))
+        self.addrs[column, oc.BUF_DATA] = buffers[2].ctypes.data
+        self.caps[column, oc.BUF_DATA] = size
+
+    # -- Arrow -------------------------------------------------------------------
+
+    def _array(self, column: int) -> pa.Array:
+        spec = self.program.columns[column]
+        length = int(self.lens[column])
+        nulls = int(self.nulls[column])
+        buffers = self._buffers[column]
+        validity = pa.py_buffer(buffers[0]) if buffers[0] is not None and nulls else None
+        if spec.kind == oc.K_NULL:
+            return pa.nulls(length)
+        if spec.kind == oc.K_STRUCT:
+            children = [self._array(c) for c in spec.children]
+            return pa.Array.from_buffers(
+                spec.arrow, length, [validity], nulls, children=children
+            )
+        if spec.kind == oc.K_LIST:
+            return self._list(spec, column, length, nulls, validity)
+        values = pa.py_buffer(buffers[1])
+        if spec.kind == oc.K_VAR:
+            physical = pa.large_string() if spec.arrow == pa.large_string() else pa.large_binary()
+            array = pa.Array.from_buffers(
+                physical, length, [validity, values, pa.py_buffer(buffers[2])], nulls
+            )
+            return _finish_var(spec, array)
+        if spec.finish == "enum":
+            indices = pa.Array.from_buffers(pa.int32(), length, [validity, values], nulls)
+            symbols = pa.array(spec.detail, type=pa.string())
+            return pa.DictionaryArray.from_arrays(indices, symbols)
+        return pa.Array.from_buffers(spec.arrow, length, [validity, values], nulls)
+
+    def _list(self, spec: ColumnSpec, column: int, length: int, nulls: int, validity) -> pa.Array:
+        child = self._array(spec.children[0])
+        offsets = self._buffers[column][1]
+        if spec.finish != "map":
+            return pa.Array.from_buffers(
+                spec.arrow, length, [validity, pa.py_buffer(offsets)], nulls, children=[child]
+            )
+        # Arrow maps have 32-bit offsets.
+        wide = offsets[: (length + 1) * 8].view(np.int64)
+        if length and wide[-1] > np.iinfo(np.int32).max:
+            raise LimitExceededError("a batch holds more than 2**31 map entries; lower batch_rows")
+        narrow = pa.py_buffer(wide.astype(np.int32))
+        return pa.Array.from_buffers(spec.arrow, length, [validity, narrow], nulls, children=[child])
+
+
+def _finish_var(spec: ColumnSpec, array: pa.Array) -> pa.Array:
+    if spec.finish == "uuid":
+        return pc.utf8_lower(array)
+    if spec.finish == "json":
+        node = spec.detail
+        texts = [
+            None if raw is None else _json_or_error(node, raw)
+            for raw in array.to_pylist()
+        ]
+        return pa.array(texts, type=pa.large_string())
+    return array
+
+
+def _json_or_error(node, raw: bytes) -> str:
+    try:
+        return to_json_text(node, raw)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"invalid UTF-8 in a recursive value: {exc}") from None
+
+
+def _resized(old: np.ndarray | None, size: int, keep: int) -> np.ndarray:
+    """A uint8 buffer of ``size`` bytes holding the first ``keep`` bytes of ``old``."""
+    new = np.empty(max(size, 8), dtype=np.uint8)
+    if old is not None and keep:
+        new[:keep] = old[:keep]
+    return new

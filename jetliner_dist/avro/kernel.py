@@ -1,0 +1,812 @@
+"""The decoder kernel: one numba function that interprets a decoder program.
+
+A program (see :mod:`jetliner_dist.avro.program`) is a table of instructions
+grouped in sequences; the kernel walks it once per record with an explicit
+stack (arrays, maps, union branches and recursive values push frames), reading
+block bytes and appending to Arrow buffers through raw addresses. It is compiled
+once for all schemas, with ``nogil=True`` so threads decode in parallel and
+``cache=True`` so a new process loads it from disk.
+
+Safety: every read is checked against the block's end and every write against
+the buffer's capacity. When a buffer is full the kernel stops with
+``ST_NEED_SPACE``; the caller grows the buffer, rolls lengths back and calls
+again. Counts are checked against the bytes left before any loop runs, so a
+corrupt count cannot hang the process or size an allocation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import carray, njit, types
+
+from jetliner_dist.avro.memory import (
+    as_pointer,
+    copy_bytes,
+    load_i64,
+    load_u8,
+    load_u32,
+    store_i8,
+    store_i32,
+    store_i64,
+)
+from jetliner_dist.avro.opcodes import (
+    FR_DETAIL,
+    FR_MORE,
+    FR_NEEDED,
+    FR_NEGATIVE_COUNT,
+    FR_NEGATIVE_SIZE,
+    FR_OK,
+    FR_POS,
+    FR_STATUS,
+    FR_SYNC,
+    FR_TOO_LARGE,
+    FR_VARINT,
+    BUF_DATA,
+    BUF_VALUES,
+    F_COLUMN,
+    F_END,
+    F_ITEMS,
+    F_KIND,
+    F_MIN_BYTES,
+    F_PC,
+    F_REMAINING,
+    F_SEQ,
+    FRAME_CALL,
+    FRAME_LOOP,
+    FRAME_RAW,
+    K_BITS,
+    K_FIXED,
+    K_LIST,
+    K_VAR,
+    L_RECORD_MIN_BYTES,
+    L_ZERO_SIZE_ITEMS,
+    OP_ARRAY,
+    OP_BOOLEAN,
+    OP_BYTES,
+    OP_CALL,
+    OP_DECIMAL_BYTES,
+    OP_DECIMAL_FIXED,
+    OP_DOUBLE,
+    OP_DURATION,
+    OP_ENUM,
+    OP_FIXED,
+    OP_FLOAT,
+    OP_INT,
+    OP_LONG,
+    OP_MAP,
+    OP_NULL,
+    OP_RAW,
+    OP_RECORD,
+    OP_UNION,
+    OP_UUID_FIXED,
+    S_BLOCK,
+    S_COLUMN,
+    S_NEEDED,
+    S_POS,
+    S_RECORD,
+    S_ROWS,
+    S_STATUS,
+    S_WHICH,
+    ST_BLOCK_END,
+    ST_COUNT,
+    ST_DECIMAL,
+    ST_DEPTH,
+    ST_ENUM_INDEX,
+    ST_INT_RANGE,
+    ST_NEED_SPACE,
+    ST_NEGATIVE_LENGTH,
+    ST_OK,
+    ST_TRUNCATED,
+    ST_UNION_INDEX,
+    ST_UTF8,
+    ST_VARINT,
+)
+
+_I64_1D = types.Array(types.int64, 1, "C")
+_I64_2D = types.Array(types.int64, 2, "C")
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+@njit(inline="always")
+def _view(address, length):
+    """The bytes at ``address`` as a uint8 array (no copy)."""
+    return carray(as_pointer(address), (length,), np.uint8)
+
+
+@njit(inline="always")
+def _read_long(data, pos, end):
+    """Zig-zag varint at ``pos``: (value, next pos), or (0, -status) on error."""
+    if pos >= end:
+        return 0, -ST_TRUNCATED
+    byte = np.int64(data[pos])
+    pos += 1
+    if byte < 0x80:
+        return (byte >> 1) ^ -(byte & 1), pos
+    value = byte & 0x7F
+    shift = 7
+    while True:
+        if pos >= end:
+            return 0, -ST_TRUNCATED
+        if shift > 63:
+            return 0, -ST_VARINT
+        byte = np.int64(data[pos])
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    return ((value >> 1) & 0x7FFFFFFFFFFFFFFF) ^ -(value & 1), pos
+
+
+@njit(inline="always")
+def _set_bit(address, index, bit):
+    target = address + (index >> 3)
+    mask = 1 << (index & 7)
+    old = load_u8(target)
+    store_i8(target, (old | mask) if bit else (old & ~mask))
+
+
+@njit(inline="always")
+def _need(state, column, needed, which):
+    state[S_STATUS] = ST_NEED_SPACE
+    state[S_COLUMN] = column
+    state[S_NEEDED] = needed
+    state[S_WHICH] = which
+
+
+@njit(inline="always")
+def _slot(column, addrs, caps, lens, state):
+    """Reserve the next slot of ``column`` as valid: its index, or -1 if full."""
+    index = lens[column]
+    if index >= caps[column, BUF_VALUES]:
+        _need(state, column, index + 1, BUF_VALUES)
+        return -1
+    validity = addrs[column, 0]
+    if validity != 0:
+        _set_bit(validity, index, 1)
+    lens[column] = index + 1
+    return index
+
+
+@njit
+def _fill_null(column, kinds, widths, addrs, caps, lens, nulls, state):
+    """Append a null slot to ``column`` (a branch not taken, a null union)."""
+    index = lens[column]
+    if index >= caps[column, BUF_VALUES]:
+        _need(state, column, index + 1, BUF_VALUES)
+        return False
+    kind = kinds[column]
+    values = addrs[column, BUF_VALUES]
+    if kind == K_BITS:
+        _set_bit(values, index, 0)
+    elif kind == K_FIXED:
+        width = widths[column]
+        start = values + index * width
+        for k in range(width):
+            store_i8(start + k, 0)
+    elif kind == K_VAR or kind == K_LIST:
+        store_i64(values + 8 * (index + 1), load_i64(values + 8 * index))
+    validity = addrs[column, 0]
+    if validity != 0:
+        _set_bit(validity, index, 0)
+        nulls[column] += 1
+    lens[column] = index + 1
+    return True
+
+
+@njit
+def _valid_utf8(data, start, stop):
+    """True when data[start:stop] is well-formed UTF-8 (RFC 3629)."""
+    pos = start
+    while pos < stop:
+        # Fast path over ASCII, eight bytes at a time.
+        while pos + 8 <= stop:
+            word = 0
+            for k in range(8):
+                word |= np.int64(data[pos + k])
+            if word & 0x80:
+                break
+            pos += 8
+        if pos >= stop:
+            return True
+        byte = np.int64(data[pos])
+        if byte < 0x80:
+            pos += 1
+            continue
+        if 0xC2 <= byte <= 0xDF:
+            need, low, high = 1, 0x80, 0xBF
+        elif 0xE0 <= byte <= 0xEF:
+            need = 2
+            low = 0xA0 if byte == 0xE0 else 0x80
+            high = 0x9F if byte == 0xED else 0xBF
+        elif 0xF0 <= byte <= 0xF4:
+            need = 3
+            low = 0x90 if byte == 0xF0 else 0x80
+            high = 0x8F if byte == 0xF4 else 0xBF
+        else:
+            return False
+        if pos + need >= stop:
+            return False
+        second = np.int64(data[pos + 1])
+        if second < low or second > high:
+            return False
+        for k in range(2, need + 1):
+            follow = np.int64(data[pos + k])
+            if follow < 0x80 or follow > 0xBF:
+                return False
+        pos += need + 1
+    return True
+
+
+@njit
+def _append_bytes(column, source, count, addrs, caps, lens, dlens, state):
+    """Append ``count`` bytes at address ``source`` as one slot of a K_VAR column."""
+    used = dlens[column]
+    if used + count > caps[column, BUF_DATA]:
+        _need(state, column, used + count, BUF_DATA)
+        return False
+    index = _slot(column, addrs, caps, lens, state)
+    if index < 0:
+        return False
+    copy_bytes(addrs[column, BUF_DATA] + used, source, count)
+    dlens[column] = used + count
+    store_i64(addrs[column, BUF_VALUES] + 8 * (index + 1), used + count)
+    return True
+
+
+@njit
+def _write_decimal(data, pos, size, target, width):
+    """Big-endian two's complement (``size`` bytes) → little-endian ``width`` bytes."""
+    negative = size > 0 and data[pos] >= 0x80
+    pad = 0xFF if negative else 0
+    extra = size - width
+    for k in range(extra):  # leading bytes beyond the width must be sign extension
+        if data[pos + k] != pad:
+            return False
+    if extra > 0 and (data[pos + extra] >= 0x80) != negative:
+        return False
+    kept = size if extra <= 0 else width
+    for k in range(kept):
+        store_i8(target + k, data[pos + size - 1 - k])
+    for k in range(kept, width):
+        store_i8(target + k, pad)
+    return True
+
+
+@njit
+def _write_uuid(data, pos, column, addrs, caps, lens, dlens, state):
+    """16 bytes → the 36-character canonical lowercase form."""
+    used = dlens[column]
+    if used + 36 > caps[column, BUF_DATA]:
+        _need(state, column, used + 36, BUF_DATA)
+        return False
+    index = _slot(column, addrs, caps, lens, state)
+    if index < 0:
+        return False
+    out = addrs[column, BUF_DATA] + used
+    written = 0
+    for k in range(16):
+        if k == 4 or k == 6 or k == 8 or k == 10:
+            store_i8(out + written, 45)  # '-'
+            written += 1
+        byte = data[pos + k]
+        store_i8(out + written, _HEX[byte >> 4])
+        store_i8(out + written + 1, _HEX[byte & 15])
+        written += 2
+    dlens[column] = used + 36
+    store_i64(addrs[column, BUF_VALUES] + 8 * (index + 1), used + 36)
+    return True
+
+
+_SIGNATURE = types.int64(
+    _I64_2D,  # blocks: rows of (address, length, record count)
+    _I64_2D,  # instructions: rows of (op, column, a, b)
+    _I64_2D,  # sequences: rows of (first instruction, end)
+    types.int64,  # root sequence
+    _I64_2D,  # unions: rows of (branches, struct column or -1, first entry)
+    _I64_2D,  # union entries: rows of (sequence or -1, fill start, fill end)
+    _I64_1D,  # fills: column indices to null-fill
+    _I64_1D,  # column kinds
+    _I64_1D,  # column widths (K_FIXED)
+    _I64_2D,  # column buffer addresses (validity, values/offsets, data)
+    _I64_2D,  # column capacities (unused, slots, data bytes)
+    _I64_1D,  # column lengths (slots)
+    _I64_1D,  # column data lengths (bytes)
+    _I64_1D,  # column null counts
+    _I64_1D,  # limits
+    _I64_2D,  # stack: rows of frames
+    types.int64,  # rows this call may produce
+    _I64_1D,  # state: in/out, see opcodes.S_*
+)
+
+
+@njit(_SIGNATURE, nogil=True, cache=True)
+def decode_blocks(
+    blocks, ins, seqs, root, unions, entries, fills, kinds, widths,
+    addrs, caps, lens, dlens, nulls, limits, stack, max_rows, state,
+):  # fmt: skip
+    """Decode records of ``blocks`` into the column buffers; returns a status."""
+    nblocks = blocks.shape[0]
+    depth = stack.shape[0]
+    block = state[S_BLOCK]
+    record = state[S_RECORD]
+    pos = state[S_POS]
+    rows = 0
+    zero_items = 0
+    status = ST_OK
+    detail = 0
+    record_pos = pos
+    record_min = limits[L_RECORD_MIN_BYTES]
+    zero_limit = limits[L_ZERO_SIZE_ITEMS]
+    state[S_STATUS] = ST_OK
+
+    while block < nblocks and rows < max_rows and status == ST_OK:
+        base = blocks[block, 0]
+        end = blocks[block, 1]
+        count = blocks[block, 2]
+        data = _view(base, end)
+        if record == 0 and pos == 0:
+            # A count the bytes cannot hold is corrupt; refuse it before looping.
+            if record_min > 0:
+                if count > end // record_min:
+                    status = ST_COUNT
+                    detail = count
+                    break
+            else:
+                zero_items += count
+                if zero_items > zero_limit:
+                    status = ST_COUNT
+                    detail = count
+                    break
+        while record < count and rows < max_rows:
+            record_pos = pos
+            sp = 0
+            pc = seqs[root, 0]
+            stop = seqs[root, 1]
+            while True:
+                if pc == stop:
+                    if sp == 0:
+                        break
+                    sp -= 1
+                    frame = stack[sp]
+                    kind = frame[F_KIND]
+                    if kind == FRAME_CALL:
+                        pc = frame[F_PC]
+                        stop = frame[F_END]
+                        continue
+                    if kind == FRAME_RAW:
+                        column = frame[F_COLUMN]
+                        start = frame[F_REMAINING]
+                        if not _append_bytes(
+                            column, base + start, pos - start, addrs, caps, lens, dlens, state
+                        ):
+                            status = ST_NEED_SPACE
+                            break
+                        pc = frame[F_PC]
+                        stop = frame[F_END]
+                        continue
+                    # FRAME_LOOP: one array item or map entry is done.
+                    items = frame[F_ITEMS] + 1
+                    remaining = frame[F_REMAINING] - 1
+                    seq = frame[F_SEQ]
+                    if remaining == 0:
+                        remaining, pos = _read_long(data, pos, end)
+                        if pos < 0:
+                            status = -pos
+                            break
+                        if remaining < 0:  # negative count: a byte size follows
+                            remaining = -remaining
+                            size, pos = _read_long(data, pos, end)
+                            if pos < 0:
+                                status = -pos
+                                break
+                            if remaining < 0:  # -(-2**63) overflows
+                                status = ST_COUNT
+                                detail = remaining
+                                break
+                        min_bytes = frame[F_MIN_BYTES]
+                        if min_bytes > 0:
+                            if remaining > (end - pos) // min_bytes:
+                                status = ST_COUNT
+                                detail = remaining
+                                break
+                        else:
+                            zero_items += remaining
+                            if zero_items > zero_limit:
+                                status = ST_COUNT
+                                detail = remaining
+                                break
+                    if remaining > 0:
+                        frame[F_REMAINING] = remaining
+                        frame[F_ITEMS] = items
+                        sp += 1
+                        pc = seqs[seq, 0]
+                        stop = seqs[seq, 1]
+                        continue
+                    column = frame[F_COLUMN]
+                    if column >= 0:
+                        offsets = addrs[column, BUF_VALUES]
+                        index = lens[column] - 1
+                        store_i64(offsets + 8 * (index + 1), load_i64(offsets + 8 * index) + items)
+                    pc = frame[F_PC]
+                    stop = frame[F_END]
+                    continue
+
+                op = ins[pc, 0]
+                column = ins[pc, 1]
+                pc += 1
+                if op == OP_LONG or op == OP_INT:
+                    value, pos = _read_long(data, pos, end)
+                    if pos < 0:
+                        status = -pos
+                        break
+                    if column >= 0:
+                        index = _slot(column, addrs, caps, lens, state)
+                        if index < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        if op == OP_LONG:
+                            store_i64(addrs[column, BUF_VALUES] + 8 * index, value)
+                        else:
+                            if value < -2147483648 or value > 2147483647:
+                                status = ST_INT_RANGE
+                                detail = value
+                                break
+                            store_i32(addrs[column, BUF_VALUES] + 4 * index, value)
+                elif op == OP_BYTES:
+                    size, pos = _read_long(data, pos, end)
+                    if pos < 0:
+                        status = -pos
+                        break
+                    if size < 0:
+                        status = ST_NEGATIVE_LENGTH
+                        detail = size
+                        break
+                    if size > end - pos:
+                        status = ST_TRUNCATED
+                        break
+                    if ins[pc - 1, 2] == 1 and not _valid_utf8(data, pos, pos + size):
+                        status = ST_UTF8
+                        break
+                    if column >= 0 and not _append_bytes(
+                        column, base + pos, size, addrs, caps, lens, dlens, state
+                    ):
+                        status = ST_NEED_SPACE
+                        break
+                    pos += size
+                elif op == OP_DOUBLE or op == OP_FLOAT:
+                    size = 8 if op == OP_DOUBLE else 4
+                    if pos + size > end:
+                        status = ST_TRUNCATED
+                        break
+                    if column >= 0:
+                        index = _slot(column, addrs, caps, lens, state)
+                        if index < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        if size == 8:
+                            store_i64(addrs[column, BUF_VALUES] + 8 * index, load_i64(base + pos))
+                        else:
+                            store_i32(addrs[column, BUF_VALUES] + 4 * index, load_u32(base + pos))
+                    pos += size
+                elif op == OP_BOOLEAN:
+                    if pos >= end:
+                        status = ST_TRUNCATED
+                        break
+                    if column >= 0:
+                        index = _slot(column, addrs, caps, lens, state)
+                        if index < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        _set_bit(addrs[column, BUF_VALUES], index, data[pos] != 0)
+                    pos += 1
+                elif op == OP_UNION:
+                    choice, pos = _read_long(data, pos, end)
+                    if pos < 0:
+                        status = -pos
+                        break
+                    union = ins[pc - 1, 2]
+                    branches = unions[union, 0]
+                    if choice < 0 or choice >= branches:
+                        status = ST_UNION_INDEX
+                        detail = choice
+                        break
+                    first = unions[union, 2]
+                    for branch in range(branches):
+                        if branch == choice:
+                            continue
+                        for k in range(entries[first + branch, 1], entries[first + branch, 2]):
+                            if not _fill_null(fills[k], kinds, widths, addrs, caps, lens, nulls, state):
+                                status = ST_NEED_SPACE
+                                break
+                        if status != ST_OK:
+                            break
+                    if status != ST_OK:
+                        break
+                    seq = entries[first + choice, 0]
+                    struct = unions[union, 1]
+                    if struct >= 0:
+                        if seq < 0:
+                            if not _fill_null(struct, kinds, widths, addrs, caps, lens, nulls, state):
+                                status = ST_NEED_SPACE
+                                break
+                        elif _slot(struct, addrs, caps, lens, state) < 0:
+                            status = ST_NEED_SPACE
+                            break
+                    if seq >= 0:
+                        if sp >= depth:
+                            status = ST_DEPTH
+                            break
+                        frame = stack[sp]
+                        frame[F_KIND] = FRAME_CALL
+                        frame[F_PC] = pc
+                        frame[F_END] = stop
+                        sp += 1
+                        pc = seqs[seq, 0]
+                        stop = seqs[seq, 1]
+                elif op == OP_RECORD:
+                    if _slot(column, addrs, caps, lens, state) < 0:
+                        status = ST_NEED_SPACE
+                        break
+                elif op == OP_ARRAY or op == OP_MAP:
+                    remaining, pos = _read_long(data, pos, end)
+                    if pos < 0:
+                        status = -pos
+                        break
+                    if remaining < 0:
+                        remaining = -remaining
+                        size, pos = _read_long(data, pos, end)
+                        if pos < 0:
+                            status = -pos
+                            break
+                        if remaining < 0:  # -(-2**63) overflows
+                            status = ST_COUNT
+                            detail = remaining
+                            break
+                        if column < 0 and size >= 0:
+                            # Projected away and the block says its size: skip it whole.
+                            if size > end - pos:
+                                status = ST_TRUNCATED
+                                break
+                            pos += size
+                            pc -= 1  # read the next block count of this array
+                            continue
+                    if column >= 0:
+                        if _slot(column, addrs, caps, lens, state) < 0:
+                            status = ST_NEED_SPACE
+                            break
+                    min_bytes = ins[pc - 1, 3]
+                    if remaining > 0:
+                        if min_bytes > 0:
+                            if remaining > (end - pos) // min_bytes:
+                                status = ST_COUNT
+                                detail = remaining
+                                break
+                        else:
+                            zero_items += remaining
+                            if zero_items > zero_limit:
+                                status = ST_COUNT
+                                detail = remaining
+                                break
+                        if sp >= depth:
+                            status = ST_DEPTH
+                            break
+                        seq = ins[pc - 1, 2]
+                        frame = stack[sp]
+                        frame[F_KIND] = FRAME_LOOP
+                        frame[F_PC] = pc
+                        frame[F_END] = stop
+                        frame[F_REMAINING] = remaining
+                        frame[F_ITEMS] = 0
+                        frame[F_COLUMN] = column
+                        frame[F_SEQ] = seq
+                        frame[F_MIN_BYTES] = min_bytes
+                        sp += 1
+                        pc = seqs[seq, 0]
+                        stop = seqs[seq, 1]
+                    elif column >= 0:  # empty: the end offset repeats the start
+                        offsets = addrs[column, BUF_VALUES]
+                        index = lens[column] - 1
+                        store_i64(offsets + 8 * (index + 1), load_i64(offsets + 8 * index))
+                elif op == OP_ENUM:
+                    value, pos = _read_long(data, pos, end)
+                    if pos < 0:
+                        status = -pos
+                        break
+                    if value < 0 or value >= ins[pc - 1, 2]:
+                        status = ST_ENUM_INDEX
+                        detail = value
+                        break
+                    if column >= 0:
+                        index = _slot(column, addrs, caps, lens, state)
+                        if index < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        store_i32(addrs[column, BUF_VALUES] + 4 * index, value)
+                elif op == OP_NULL:
+                    if column >= 0:
+                        if _slot(column, addrs, caps, lens, state) < 0:
+                            status = ST_NEED_SPACE
+                            break
+                elif op == OP_FIXED:
+                    size = ins[pc - 1, 2]
+                    if size > end - pos:
+                        status = ST_TRUNCATED
+                        break
+                    if column >= 0:
+                        index = _slot(column, addrs, caps, lens, state)
+                        if index < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        copy_bytes(addrs[column, BUF_VALUES] + index * size, base + pos, size)
+                    pos += size
+                elif op == OP_DECIMAL_BYTES or op == OP_DECIMAL_FIXED:
+                    if op == OP_DECIMAL_BYTES:
+                        size, pos = _read_long(data, pos, end)
+                        if pos < 0:
+                            status = -pos
+                            break
+                        if size < 0:
+                            status = ST_NEGATIVE_LENGTH
+                            detail = size
+                            break
+                        width = ins[pc - 1, 2]
+                    else:
+                        size = ins[pc - 1, 2]
+                        width = ins[pc - 1, 3]
+                    if size > end - pos:
+                        status = ST_TRUNCATED
+                        break
+                    if column >= 0:
+                        index = _slot(column, addrs, caps, lens, state)
+                        if index < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        target = addrs[column, BUF_VALUES] + index * width
+                        if not _write_decimal(data, pos, size, target, width):
+                            status = ST_DECIMAL
+                            break
+                    pos += size
+                elif op == OP_UUID_FIXED:
+                    if 16 > end - pos:
+                        status = ST_TRUNCATED
+                        break
+                    if column >= 0 and not _write_uuid(
+                        data, pos, column, addrs, caps, lens, dlens, state
+                    ):
+                        status = ST_NEED_SPACE
+                        break
+                    pos += 16
+                elif op == OP_DURATION:
+                    if 12 > end - pos:
+                        status = ST_TRUNCATED
+                        break
+                    if column >= 0:
+                        if _slot(column, addrs, caps, lens, state) < 0:
+                            status = ST_NEED_SPACE
+                            break
+                        first = ins[pc - 1, 3]
+                        for part in range(3):
+                            index = _slot(first + part, addrs, caps, lens, state)
+                            if index < 0:
+                                status = ST_NEED_SPACE
+                                break
+                            store_i32(
+                                addrs[first + part, BUF_VALUES] + 4 * index,
+                                load_u32(base + pos + 4 * part),
+                            )
+                        if status != ST_OK:
+                            break
+                    pos += 12
+                elif op == OP_CALL:
+                    if sp >= depth:
+                        status = ST_DEPTH
+                        break
+                    seq = ins[pc - 1, 2]
+                    frame = stack[sp]
+                    frame[F_KIND] = FRAME_CALL
+                    frame[F_PC] = pc
+                    frame[F_END] = stop
+                    sp += 1
+                    pc = seqs[seq, 0]
+                    stop = seqs[seq, 1]
+                elif op == OP_RAW:
+                    if sp >= depth:
+                        status = ST_DEPTH
+                        break
+                    seq = ins[pc - 1, 2]
+                    frame = stack[sp]
+                    frame[F_KIND] = FRAME_RAW
+                    frame[F_PC] = pc
+                    frame[F_END] = stop
+                    frame[F_REMAINING] = pos
+                    frame[F_COLUMN] = column
+                    sp += 1
+                    pc = seqs[seq, 0]
+                    stop = seqs[seq, 1]
+            if status != ST_OK:
+                break
+            record += 1
+            rows += 1
+        if status != ST_OK:
+            break
+        if record == count:
+            if pos != end:
+                status = ST_BLOCK_END
+                detail = end - pos
+                break
+            block += 1
+            record = 0
+            pos = 0
+
+    state[S_STATUS] = status
+    state[S_BLOCK] = block
+    state[S_RECORD] = record
+    # On an error the position is the start of the failing record: a varint
+    # read that failed leaves no meaningful cursor.
+    state[S_POS] = pos if status == ST_OK or status == ST_BLOCK_END else record_pos
+    state[S_ROWS] = rows
+    if status != ST_NEED_SPACE:
+        state[S_COLUMN] = detail
+    return status
+
+
+_U8_READONLY = types.Array(types.uint8, 1, "C", readonly=True)
+
+
+@njit(
+    types.int64(_U8_READONLY, types.int64, _U8_READONLY, types.int64, _I64_2D, _I64_1D),
+    nogil=True,
+    cache=True,
+)
+def frame_blocks(buf, pos, sync, max_size, out, state):
+    """Find the blocks in ``buf`` from ``pos``: rows of (count, payload start, size).
+
+    Stops at the end of the buffer, when ``out`` is full, inside an incomplete
+    block (FR_MORE, with the block's start and the bytes it needs) or at the
+    first malformed block (an FR_* error at the offending position).
+    """
+    end = buf.shape[0]
+    n = 0
+    status = FR_OK
+    state[FR_NEEDED] = 0
+    state[FR_DETAIL] = 0
+    while n < out.shape[0] and pos < end:
+        count, after = _read_long(buf, pos, end)
+        if after >= 0:
+            size, after = _read_long(buf, after, end)
+        if after < 0:
+            status = FR_VARINT if after == -ST_VARINT else FR_MORE
+            break
+        if count < 0:
+            status = FR_NEGATIVE_COUNT
+            state[FR_DETAIL] = count
+            break
+        if size < 0:
+            status = FR_NEGATIVE_SIZE
+            state[FR_DETAIL] = size
+            break
+        if size > max_size:
+            status = FR_TOO_LARGE
+            state[FR_DETAIL] = size
+            break
+        if after + size + 16 > end:
+            status = FR_MORE
+            state[FR_NEEDED] = after + size + 16 - pos
+            break
+        marker = after + size
+        for k in range(16):
+            if buf[marker + k] != sync[k]:
+                status = FR_SYNC
+                break
+        if status != FR_OK:
+            pos = marker
+            break
+        out[n, 0] = count
+        out[n, 1] = after
+        out[n, 2] = size
+        n += 1
+        pos = marker + 16
+    state[FR_STATUS] = status
+    state[FR_POS] = pos
+    return n

@@ -1,0 +1,69 @@
+"""Arrow → Polars: the dtypes of DESIGN §3.3 that Arrow alone does not carry.
+
+Polars reads Arrow dictionaries as Categorical and cannot hold decimal256; an
+Avro enum becomes ``pl.Enum(symbols)`` everywhere (schema, scan and read) and a
+decimal wider than 38 digits becomes its exact string form.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+
+from jetliner_dist.avro import opcodes as oc
+from jetliner_dist.avro.program import ColumnSpec, Program
+
+
+def polars_schema(program: Program) -> pl.Schema:
+    """The Polars schema of what ``program`` reads."""
+    return pl.Schema({name: _dtype(program, c) for name, c in program.outputs})
+
+
+def to_polars(data: pa.Table | pa.RecordBatch, program: Program) -> pl.DataFrame:
+    """Convert decoded Arrow data to a DataFrame with the dtypes of :func:`polars_schema`."""
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    wide = [i for i, f in enumerate(data.schema) if _has_decimal256(f.type)]
+    for i in wide:
+        field = data.schema.field(i)
+        data = data.set_column(i, field.with_type(_without_decimal256(field.type)),
+                               data.column(i).cast(_without_decimal256(field.type)))
+    frame = pl.from_arrow(data, rechunk=False)
+    if not isinstance(frame, pl.DataFrame):  # pragma: no cover - from_arrow of a table
+        frame = frame.to_frame()
+    schema = polars_schema(program)
+    if frame.width == 0:
+        return frame
+    return frame.cast(dict(schema)) if frame.schema != schema else frame
+
+
+def _dtype(program: Program, column: int) -> pl.DataType:
+    spec: ColumnSpec = program.columns[column]
+    if spec.finish == "enum":
+        return pl.Enum(list(spec.detail))
+    if spec.kind == oc.K_STRUCT:
+        return pl.Struct({n: _dtype(program, c) for n, c in zip(spec.names, spec.children)})
+    if spec.kind == oc.K_LIST:
+        return pl.List(_dtype(program, spec.children[0]))
+    if pa.types.is_decimal256(spec.arrow):
+        return pl.String()
+    return pl.from_arrow(pa.array([], type=spec.arrow)).dtype
+
+
+def _has_decimal256(t: pa.DataType) -> bool:
+    if pa.types.is_decimal256(t):
+        return True
+    return any(_has_decimal256(t.field(i).type) for i in range(t.num_fields))
+
+
+def _without_decimal256(t: pa.DataType) -> pa.DataType:
+    """``t`` with every decimal256 replaced by large_string."""
+    if pa.types.is_decimal256(t):
+        return pa.large_string()
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_without_decimal256(f.type)) for f in t])
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(_without_decimal256(t.value_type)))
+    if pa.types.is_map(t):
+        return pa.map_(t.key_field, t.item_field.with_type(_without_decimal256(t.item_type)))
+    return t

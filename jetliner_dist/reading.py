@@ -1,0 +1,278 @@
+"""Read the blocks of one file's byte range into Arrow record batches.
+
+This is the streaming decoder every engine runs: fetch a window of bytes, frame
+the blocks in it, decompress them, let the kernel decode their records into a
+batch, and yield the batch when it is full. Memory stays near one batch plus one
+window, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from jetliner_dist.avro import opcodes as oc
+from jetliner_dist.avro.assemble import BatchBuilder
+from jetliner_dist.avro.codecs import get_codec
+from jetliner_dist.avro.header import SYNC_SIZE, read_header
+from jetliner_dist.avro.program import Program
+from jetliner_dist.errors import (
+    CorruptBlockError,
+    DecodeError,
+    JetlinerDistError,
+    LimitExceededError,
+    SyncMarkerError,
+    TruncatedError,
+)
+from jetliner_dist.sources import ByteSource
+
+DEFAULT_BATCH_ROWS = 65_536
+DEFAULT_MAX_BLOCK_SIZE = 512 * 1024 * 1024
+DEFAULT_WINDOW = 8 * 1024 * 1024
+# Items of zero encoded size (nulls, empty records) one window may produce.
+ZERO_SIZE_ITEM_LIMIT = 1 << 28
+MAX_NESTING = 4096
+# Framing table rows: more blocks than this in one window are framed in turns.
+_FRAME_ROWS = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class AvroFile:
+    """One Avro file as planning sees it: size and header facts, no data."""
+
+    path: str
+    size: int
+    codec: str
+    schema_json: str
+    sync: bytes
+    header_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """Knobs of the streaming decoder (all have safe defaults)."""
+
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    max_block_size: int = DEFAULT_MAX_BLOCK_SIZE
+    window: int = DEFAULT_WINDOW
+
+
+def inspect_file(source: ByteSource) -> AvroFile:
+    """Read a file's header (and only its header)."""
+    try:
+        header = read_header(source.fetch, source.size)
+        get_codec(header.codec)  # an unknown codec fails here, before any data
+    except JetlinerDistError as exc:
+        raise exc.with_context(path=source.path) from None
+    return AvroFile(
+        source.path, source.size, header.codec, header.schema_json, header.sync, header.end
+    )
+
+
+def read_blocks(
+    source: ByteSource,
+    file: AvroFile,
+    program: Program,
+    options: ReadOptions = ReadOptions(),
+    *,
+    start: int | None = None,
+    stop: int | None = None,
+    n_rows: int | None = None,
+    first_block_index: int = 0,
+) -> Iterator[pa.RecordBatch]:
+    """Decode the blocks of ``file`` that start at ``start`` and whose preceding
+    sync marker begins before ``stop`` (DESIGN §3.1), as record batches.
+
+    ``start`` must be the offset of a block (the header's end, or just after a
+    validated sync marker); ``first_block_index`` is that block's index, used in
+    error messages. Yields at least one batch (an empty one if no rows).
+    """
+    reader = _BlockReader(source, file, program, options, n_rows, first_block_index)
+    yield from reader.run(file.header_end if start is None else start, file.size if stop is None else stop)
+
+
+class _BlockReader:
+    def __init__(self, source, file, program, options, n_rows, first_block_index):
+        from jetliner_dist.avro import kernel  # numba loads on the first decode, not at import
+
+        self.kernel = kernel
+        self.source = source
+        self.file = file
+        self.program = program
+        self.options = options
+        self.codec = get_codec(file.codec)
+        self.rows_left = n_rows
+        self.block_index = first_block_index
+        batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
+        self.builder = BatchBuilder(program, batch_rows)
+        self.sync = np.frombuffer(file.sync, dtype=np.uint8)
+        self.frame_table = np.zeros((_FRAME_ROWS, 3), dtype=np.int64)
+        self.frame_state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
+        self.state = np.zeros(oc.STATE_SIZE, dtype=np.int64)
+        self.stack = np.zeros((MAX_NESTING, oc.FRAME_SIZE), dtype=np.int64)
+        self.limits = np.zeros(oc.LIMITS_SIZE, dtype=np.int64)
+        self.limits[oc.L_ZERO_SIZE_ITEMS] = ZERO_SIZE_ITEM_LIMIT
+        self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
+
+    def run(self, pos: int, stop: int) -> Iterator[pa.RecordBatch]:
+        yielded = False
+        size = self.file.size
+        window = self.options.window
+        raw, buf, buf_start = b"", np.zeros(0, dtype=np.uint8), pos
+        while pos < size and pos - SYNC_SIZE < stop and self.rows_left != 0:
+            offset = pos - buf_start
+            count = self.kernel.frame_blocks(
+                buf, offset, self.sync, self.options.max_block_size,
+                self.frame_table, self.frame_state,
+            )  # fmt: skip
+            blocks = self.frame_table[:count]
+            starts = _block_starts(blocks, offset) + buf_start
+            owned = int(np.searchsorted(starts - SYNC_SIZE, stop, side="left"))
+            if owned:
+                for batch in self._decode(raw, buf, blocks[:owned], starts):
+                    yielded = True
+                    yield batch
+                last = blocks[owned - 1]
+                pos = buf_start + int(last[1] + last[2]) + SYNC_SIZE
+                self.block_index += owned
+                continue
+            if count:
+                break  # the next block belongs to the next split
+            status = int(self.frame_state[oc.FR_STATUS])
+            if status not in (oc.FR_OK, oc.FR_MORE):
+                raise self._framing_error(status, pos, buf_start)
+            # The window is used up, or ends inside the next block: read on.
+            if status == oc.FR_MORE and buf_start + len(buf) >= size:
+                raise TruncatedError(
+                    "file ends inside a block",
+                    path=self.file.path, block=self.block_index, offset=pos,
+                )  # fmt: skip
+            if status == oc.FR_MORE and offset == 0:
+                window = max(window * 2, int(self.frame_state[oc.FR_NEEDED]))
+            else:
+                window = max(self.options.window, int(self.frame_state[oc.FR_NEEDED]))
+            raw = self.source.fetch(pos, min(pos + window, size))
+            buf = np.frombuffer(raw, dtype=np.uint8)
+            buf_start = pos
+        if self.builder.rows or not yielded:
+            yield self.builder.finish()
+
+    def _decode(self, raw, buf: np.ndarray, blocks: np.ndarray, starts: np.ndarray):
+        """Decompress ``blocks`` (rows of the framing table) and decode them.
+
+        ``starts`` holds each block's file offset, for error messages.
+        """
+        table, keep = self._payloads(raw, buf, blocks, starts)
+        state = self.state
+        state[:] = 0
+        builder = self.builder
+        k = self.kernel
+        p = self.program
+        while int(state[oc.S_BLOCK]) < len(table) and self.rows_left != 0:
+            room = builder.batch_rows - builder.rows
+            if self.rows_left is not None:
+                room = min(room, self.rows_left)
+            builder.save()
+            status = k.decode_blocks(
+                table, p.instructions, p.sequences, p.root, p.unions, p.entries, p.fills,
+                p.kinds, p.widths, builder.addrs, builder.caps, builder.lens, builder.dlens,
+                builder.nulls, self.limits, self.stack, room, state,
+            )  # fmt: skip
+            if status == oc.ST_NEED_SPACE:
+                builder.restore()
+                state[oc.S_STATUS] = 0
+                builder.grow(
+                    int(state[oc.S_COLUMN]), int(state[oc.S_WHICH]), int(state[oc.S_NEEDED]),
+                    builder.rows + int(state[oc.S_ROWS]), self.options.max_block_size,
+                )
+                continue  # the state still points at where this call started
+            rows = int(state[oc.S_ROWS])
+            builder.rows += rows
+            if self.rows_left is not None:
+                self.rows_left -= rows
+            if status != oc.ST_OK:
+                raise self._decode_error(status, starts)
+            if builder.rows >= builder.batch_rows:
+                yield builder.finish()
+        del keep  # payload buffers live until their records are decoded
+
+    def _payloads(self, raw, buf: np.ndarray, blocks: np.ndarray, starts: np.ndarray):
+        """Rows of (address, length, count) for the kernel, and the buffers behind them."""
+        table = np.empty((len(blocks), 3), dtype=np.int64)
+        table[:, 2] = blocks[:, 0]
+        if self.file.codec == "null":
+            table[:, 0] = buf.ctypes.data + blocks[:, 1]
+            table[:, 1] = blocks[:, 2]
+            return table, raw
+        view = memoryview(raw)
+        keep = []
+        limit = self.options.max_block_size
+        for i, (_, start, size) in enumerate(blocks.tolist()):
+            try:
+                out = self.codec(view[start : start + size], limit)
+            except JetlinerDistError as exc:
+                raise exc.with_context(
+                    path=self.file.path, block=self.block_index + i, offset=int(starts[i])
+                ) from None
+            payload = np.frombuffer(out, dtype=np.uint8)
+            keep.append(payload)
+            table[i, 0] = payload.ctypes.data
+            table[i, 1] = len(payload)
+        return table, keep
+
+    def _framing_error(self, status: int, pos: int, buf_start: int) -> JetlinerDistError:
+        detail = int(self.frame_state[oc.FR_DETAIL])
+        where = dict(path=self.file.path, block=self.block_index, offset=pos)
+        if status == oc.FR_SYNC:
+            where["offset"] = buf_start + int(self.frame_state[oc.FR_POS])
+            return SyncMarkerError("block does not end with the file's sync marker", **where)
+        if status == oc.FR_NEGATIVE_COUNT:
+            return CorruptBlockError(f"block has a negative record count ({detail})", **where)
+        if status == oc.FR_NEGATIVE_SIZE:
+            return CorruptBlockError(f"block has a negative byte size ({detail})", **where)
+        if status == oc.FR_TOO_LARGE:
+            return LimitExceededError(
+                f"block claims {detail} bytes, more than max_block_size "
+                f"({self.options.max_block_size}); raise it if the file is trusted",
+                **where,
+            )
+        return CorruptBlockError("block header has a varint longer than 10 bytes", **where)
+
+    def _decode_error(self, status: int, starts: np.ndarray) -> JetlinerDistError:
+        state = self.state
+        i = int(state[oc.S_BLOCK])
+        message, cls = _DECODE_ERRORS.get(status, ("invalid record data", DecodeError))
+        return cls(
+            message.format(detail=int(state[oc.S_COLUMN])),
+            path=self.file.path,
+            block=self.block_index + i,
+            offset=int(starts[i]),
+            record=int(state[oc.S_RECORD]),
+        )
+
+
+_DECODE_ERRORS = {
+    oc.ST_TRUNCATED: ("a value runs past the end of its block", DecodeError),
+    oc.ST_VARINT: ("a varint is longer than 10 bytes", DecodeError),
+    oc.ST_NEGATIVE_LENGTH: ("negative length {detail}", DecodeError),
+    oc.ST_UNION_INDEX: ("union branch index {detail} is out of range", DecodeError),
+    oc.ST_ENUM_INDEX: ("enum symbol index {detail} is out of range", DecodeError),
+    oc.ST_UTF8: ("a string is not valid UTF-8", DecodeError),
+    oc.ST_INT_RANGE: ("int value {detail} does not fit in 32 bits", DecodeError),
+    oc.ST_BLOCK_END: ("records end {detail} bytes before the end of their block", CorruptBlockError),
+    oc.ST_COUNT: ("count {detail} cannot fit in the bytes that remain", CorruptBlockError),
+    oc.ST_DEPTH: (f"values nest more than {MAX_NESTING} levels deep", LimitExceededError),
+    oc.ST_DECIMAL: ("a decimal value does not fit its Arrow type", DecodeError),
+}
+
+
+def _block_starts(blocks: np.ndarray, first: int) -> np.ndarray:
+    """Buffer offsets where each framed block begins (blocks are contiguous)."""
+    starts = np.empty(len(blocks), dtype=np.int64)
+    if len(blocks):
+        starts[0] = first
+        starts[1:] = blocks[:-1, 1] + blocks[:-1, 2] + SYNC_SIZE
+    return starts

@@ -1,0 +1,108 @@
+"""Byte sources: everything reading needs from a file is ``fetch(start, end)``.
+
+A source is small and picklable where its origin allows (a path, a URL and its
+storage options); it opens what it needs on each fetch, so it can travel to a
+worker and be used from several threads at once.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from jetliner_dist.errors import SourceError
+
+
+@runtime_checkable
+class ByteSource(Protocol):
+    """A readable file of known size."""
+
+    path: str
+    size: int
+
+    def fetch(self, start: int, end: int) -> bytes | memoryview:
+        """Bytes ``[start, end)``, fewer only at the end of the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySource:
+    """Bytes already in memory (``bytes``, ``bytearray``, a buffer)."""
+
+    data: bytes | bytearray | memoryview
+    path: str = "<bytes>"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def fetch(self, start: int, end: int) -> memoryview:
+        return memoryview(self.data)[start:end]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFileSource:
+    """A file on local disk, read with positioned reads (safe across threads)."""
+
+    path: str
+    size: int
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "LocalFileSource":
+        name = os.fspath(path)
+        try:
+            size = os.stat(name).st_size
+        except FileNotFoundError:
+            raise SourceError(f"no such file: {name!r}", path=name) from None
+        except OSError as exc:
+            raise SourceError(f"cannot open {name!r}: {exc}", path=name) from exc
+        if os.path.isdir(name):
+            raise SourceError(f"{name!r} is a directory, not an Avro file", path=name)
+        return cls(name, size)
+
+    def fetch(self, start: int, end: int) -> bytes:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise SourceError(f"cannot open {self.path!r}: {exc}", path=self.path) from exc
+        try:
+            return _pread_all(fd, end - start, start)
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
+        finally:
+            os.close(fd)
+
+
+def _pread_all(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    if len(data) == length or not data:
+        return data
+    parts = [data]  # a short read before the end of the file: keep reading
+    got = len(data)
+    while got < length:
+        more = os.pread(fd, length - got, offset + got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+class FileObjectSource:
+    """An open binary file object (seekable). Not picklable: local engines only."""
+
+    def __init__(self, fileobj: io.IOBase, path: str | None = None) -> None:
+        self._file = fileobj
+        self.path = path or str(getattr(fileobj, "name", "<file object>"))
+        try:
+            self.size = fileobj.seek(0, io.SEEK_END)
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"file object {self.path!r} is not seekable: {exc}") from exc
+
+    def fetch(self, start: int, end: int) -> bytes:
+        try:
+            self._file.seek(start)
+            return self._file.read(end - start)
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc

@@ -1,0 +1,89 @@
+"""The benchmark harness runs end to end on tiny files, so it cannot rot.
+
+The full 1M-row benchmark never runs here: ``python -m benchmarks.run`` does that.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ["simple", "wide", "complex", "projection"]
+READERS = ["jetliner_dist", "jetliner_dist (1 thread)", "jetliner", "polars-avro", "fastavro"]
+JD_READERS = READERS[:2]
+
+
+def _table_rows(report: str, first_header: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The header and the rows (by first cell) of the first table whose header starts so."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    header = [cell.strip() for cell in lines[start].strip("|").split(" | ")]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        rows[cells[0]] = cells
+    return header, rows
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One small run of the whole harness through its command line."""
+    work = tmp_path_factory.mktemp("bench")
+    markdown = work / "report.md"
+    command = [
+        sys.executable, "-m", "benchmarks.run",
+        "--rows", "2000", "--repeat", "1", "--tiny-repeat", "3", "--fresh-repeat", "1",
+        "--fastavro-rows", "500", "--data-dir", str(work / "data"), "--markdown", str(markdown),
+    ]
+    completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == markdown.read_text(encoding="utf-8").strip()
+    return markdown.read_text(encoding="utf-8")
+
+
+def test_scenario_table_has_every_scenario_and_reader(report: str) -> None:
+    header, rows = _table_rows(report, "scenario")
+    assert header[1 : 1 + len(READERS)] == READERS
+    assert "jd / jetliner" in header and "jd / polars-avro" in header
+    assert list(rows) == SCENARIOS
+    for cells in rows.values():
+        assert len(cells) == len(header)
+        assert cells[-1] in {"PASS", "FAIL", "n/a"}
+
+
+def test_peers_are_timed_on_the_simple_scenario(report: str) -> None:
+    # Every peer reads the simple layout; only a peer that is not installed may
+    # error there (other scenarios may hit a peer's unsupported types).
+    _, rows = _table_rows(report, "scenario")
+    for column, reader in enumerate(READERS, start=1):
+        cell = rows["simple"][column]
+        if reader not in JD_READERS:
+            assert not cell.startswith("error:") or "not installed" in cell, (reader, cell)
+    # fastavro read 500 of 2,000 rows: its figures are marked as scaled.
+    fastavro_cell = rows["simple"][READERS.index("fastavro") + 1]
+    assert fastavro_cell.startswith("≈") or "not installed" in fastavro_cell
+
+
+def test_small_file_fresh_process_and_targets_are_reported(report: str) -> None:
+    _, tiny = _table_rows(report, "reader")
+    assert list(tiny) == READERS
+    assert "### First read of the 100-row file in a fresh process" in report
+    _, targets = _table_rows(report, "target")
+    assert len(targets) == len(SCENARIOS) + 2
+    assert all(cells[-1] in {"PASS", "FAIL", "n/a"} for cells in targets.values())
+
+
+def test_jetliner_dist_reads_every_scenario(report: str) -> None:
+    jd = pytest.importorskip("jetliner_dist")
+    if not hasattr(jd, "read_avro"):
+        pytest.skip("jetliner_dist.read_avro does not exist yet")
+    _, rows = _table_rows(report, "scenario")
+    for scenario, cells in rows.items():
+        cell = cells[READERS.index("jetliner_dist") + 1]
+        assert not cell.startswith("error:"), (scenario, cell)

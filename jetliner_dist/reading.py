@@ -16,12 +16,16 @@ import pyarrow as pa
 
 from jetliner_dist.avro import opcodes as oc
 from jetliner_dist.avro.assemble import BatchBuilder
-from jetliner_dist.avro.codecs import get_codec
+import cramjam
+from isal.isal_zlib import crc32
+
+from jetliner_dist.avro.codecs import get_codec, snappy_size
 from jetliner_dist.avro.header import SYNC_SIZE, read_header
 from jetliner_dist.avro.program import Program
 from jetliner_dist.errors import (
     CorruptBlockError,
     DecodeError,
+    DecompressionError,
     JetlinerDistError,
     LimitExceededError,
     SyncMarkerError,
@@ -116,6 +120,8 @@ class _BlockReader:
         self.limits = np.zeros(oc.LIMITS_SIZE, dtype=np.int64)
         self.limits[oc.L_ZERO_SIZE_ITEMS] = ZERO_SIZE_ITEM_LIMIT
         self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
+        self._window = np.zeros(0, dtype=np.uint8)  # reused raw bytes
+        self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
 
     def run(self, pos: int, stop: int) -> Iterator[pa.RecordBatch]:
         yielded = False
@@ -154,7 +160,7 @@ class _BlockReader:
                 window = max(window * 2, int(self.frame_state[oc.FR_NEEDED]))
             else:
                 window = max(self.options.window, int(self.frame_state[oc.FR_NEEDED]))
-            raw = self.source.fetch(pos, min(pos + window, size))
+            raw = self._fetch(pos, min(pos + window, size))
             buf = np.frombuffer(raw, dtype=np.uint8)
             buf_start = pos
         if self.builder.rows or not yielded:
@@ -176,19 +182,21 @@ class _BlockReader:
             if self.rows_left is not None:
                 room = min(room, self.rows_left)
             builder.save()
+            resume = state[oc.S_BLOCK : oc.S_POS + 1].copy()
             status = k.decode_blocks(
                 table, p.instructions, p.sequences, p.root, p.unions, p.entries, p.fills,
                 p.kinds, p.widths, builder.addrs, builder.caps, builder.lens, builder.dlens,
                 builder.nulls, self.limits, self.stack, room, state,
             )  # fmt: skip
             if status == oc.ST_NEED_SPACE:
+                # Roll back to where this call started, with room to go on.
                 builder.restore()
-                state[oc.S_STATUS] = 0
+                state[oc.S_BLOCK : oc.S_POS + 1] = resume
                 builder.grow(
                     int(state[oc.S_COLUMN]), int(state[oc.S_WHICH]), int(state[oc.S_NEEDED]),
                     builder.rows + int(state[oc.S_ROWS]), self.options.max_block_size,
                 )
-                continue  # the state still points at where this call started
+                continue
             rows = int(state[oc.S_ROWS])
             builder.rows += rows
             if self.rows_left is not None:
@@ -199,6 +207,17 @@ class _BlockReader:
                 yield builder.finish()
         del keep  # payload buffers live until their records are decoded
 
+    def _fetch(self, start: int, end: int):
+        """Bytes [start, end), in a reused window buffer when the source allows.
+
+        Reuse is safe: a window's blocks are decoded before the next fetch.
+        """
+        readinto = getattr(self.source, "readinto", None)
+        if readinto is None:
+            return self.source.fetch(start, end)
+        self._window = _at_least(self._window, end - start)
+        return self._window[: readinto(start, self._window[: end - start])]
+
     def _payloads(self, raw, buf: np.ndarray, blocks: np.ndarray, starts: np.ndarray):
         """Rows of (address, length, count) for the kernel, and the buffers behind them."""
         table = np.empty((len(blocks), 3), dtype=np.int64)
@@ -207,21 +226,69 @@ class _BlockReader:
             table[:, 0] = buf.ctypes.data + blocks[:, 1]
             table[:, 1] = blocks[:, 2]
             return table, raw
-        view = memoryview(raw)
-        keep = []
         limit = self.options.max_block_size
-        for i, (_, start, size) in enumerate(blocks.tolist()):
+        try:
+            if self.file.codec == "snappy":
+                return table, self._snappy_payloads(buf, blocks, table, limit)
+            view = memoryview(raw)
+            keep = []
+            for block, (_, start, size) in enumerate(blocks.tolist()):
+                try:
+                    out = self.codec(view[start : start + size], limit)
+                except JetlinerDistError as exc:
+                    raise _Blame(block, exc) from None
+                payload = np.frombuffer(out, np.uint8)
+                keep.append(payload)
+                table[block, 0] = payload.ctypes.data
+                table[block, 1] = len(payload)
+            return table, keep
+        except _Blame as blame:
+            raise blame.error.with_context(
+                path=self.file.path,
+                block=self.block_index + blame.block,
+                offset=int(starts[blame.block]),
+            ) from None
+
+    def _snappy_payloads(self, buf: np.ndarray, blocks: np.ndarray, table, limit: int):
+        """Decompress snappy blocks side by side into one reused buffer.
+
+        Sizes and checksums are read for all blocks in one kernel call, so the
+        Python loop does only the decompression and the CRC per block.
+        """
+        count = len(blocks)
+        sizes = np.empty(count, dtype=np.int64)
+        checksums = np.empty(count, dtype=np.int64)
+        bad = self.kernel.snappy_sizes(buf, blocks, sizes, checksums)
+        if bad >= 0:
+            _, start, size = blocks[bad]
+            snappy_size(memoryview(buf)[start : start + size], limit)  # raises the reason
+            raise _Blame(bad, DecompressionError("snappy block preamble is corrupt"))
+        too_large = np.flatnonzero(sizes > limit)
+        if len(too_large):
+            raise _Blame(int(too_large[0]), LimitExceededError(
+                f"snappy block decompresses to {int(sizes[too_large[0]])} bytes, more than "
+                f"max_block_size ({limit}); raise it if the file is trusted"
+            ))  # fmt: skip
+        ends = np.cumsum(sizes)
+        self._inflated = out = _at_least(self._inflated, int(ends[-1]))
+        view = memoryview(buf)
+        first = 0
+        for block, (start, size, last, checksum) in enumerate(
+            zip(blocks[:, 1].tolist(), blocks[:, 2].tolist(), ends.tolist(), checksums.tolist())
+        ):
+            target = out[first:last]
             try:
-                out = self.codec(view[start : start + size], limit)
-            except JetlinerDistError as exc:
-                raise exc.with_context(
-                    path=self.file.path, block=self.block_index + i, offset=int(starts[i])
-                ) from None
-            payload = np.frombuffer(out, dtype=np.uint8)
-            keep.append(payload)
-            table[i, 0] = payload.ctypes.data
-            table[i, 1] = len(payload)
-        return table, keep
+                written = cramjam.snappy.decompress_raw_into(view[start : start + size - 4], target)
+            except Exception as exc:  # cramjam's own error type
+                raise _Blame(block, DecompressionError(f"snappy data is corrupt: {exc}")) from None
+            if written != last - first or crc32(target) != checksum:
+                raise _Blame(block, DecompressionError(
+                    "snappy block checksum (CRC32) does not match its data"
+                ))  # fmt: skip
+            first = last
+        table[:, 1] = sizes
+        table[:, 0] = out.ctypes.data + ends - sizes
+        return out
 
     def _framing_error(self, status: int, pos: int, buf_start: int) -> JetlinerDistError:
         detail = int(self.frame_state[oc.FR_DETAIL])
@@ -276,3 +343,19 @@ def _block_starts(blocks: np.ndarray, first: int) -> np.ndarray:
         starts[0] = first
         starts[1:] = blocks[:-1, 1] + blocks[:-1, 2] + SYNC_SIZE
     return starts
+
+
+def _at_least(buffer: np.ndarray, size: int) -> np.ndarray:
+    """``buffer`` if it holds ``size`` bytes, else a larger one (grown by half)."""
+    if len(buffer) >= size:
+        return buffer
+    return np.empty(max(size, len(buffer) * 3 // 2), dtype=np.uint8)
+
+
+class _Blame(Exception):
+    """Carries a context-free error and the index of the block it belongs to."""
+
+    def __init__(self, block: int, error: JetlinerDistError) -> None:
+        super().__init__(block, error)
+        self.block = block
+        self.error = error

@@ -61,32 +61,33 @@ class LocalFileSource:
             raise SourceError(f"{name!r} is a directory, not an Avro file", path=name)
         return cls(name, size)
 
-    def fetch(self, start: int, end: int) -> bytes:
+    def fetch(self, start: int, end: int) -> bytearray:
+        out = bytearray(max(end - start, 0))
+        return out[: self.readinto(start, out)]
+
+    def readinto(self, start: int, out) -> int:
+        """Read from ``start`` into the writable buffer ``out``; returns the count.
+
+        Lets a reader reuse one window buffer instead of allocating (and
+        page-faulting) a new one per window.
+        """
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             raise SourceError(f"cannot open {self.path!r}: {exc}", path=self.path) from exc
         try:
-            return _pread_all(fd, end - start, start)
+            view = memoryview(out).cast("B")
+            got = 0
+            while got < len(view):  # a short read before the end: keep reading
+                n = os.preadv(fd, [view[got:]], start + got)
+                if n == 0:
+                    break
+                got += n
+            return got
         except OSError as exc:
             raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
         finally:
             os.close(fd)
-
-
-def _pread_all(fd: int, length: int, offset: int) -> bytes:
-    data = os.pread(fd, length, offset)
-    if len(data) == length or not data:
-        return data
-    parts = [data]  # a short read before the end of the file: keep reading
-    got = len(data)
-    while got < length:
-        more = os.pread(fd, length - got, offset + got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 class FileObjectSource:

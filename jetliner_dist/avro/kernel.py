@@ -17,10 +17,9 @@ corrupt count cannot hang the process or size an allocation.
 from __future__ import annotations
 
 import numpy as np
-from numba import carray, njit, types
+from numba import njit, types
 
 from jetliner_dist.avro.memory import (
-    as_pointer,
     copy_bytes,
     load_i64,
     load_u8,
@@ -54,6 +53,7 @@ from jetliner_dist.avro.opcodes import (
     FRAME_CALL,
     FRAME_LOOP,
     FRAME_RAW,
+    FRAME_SIZE,
     K_BITS,
     K_FIXED,
     K_LIST,
@@ -104,21 +104,25 @@ from jetliner_dist.avro.opcodes import (
 
 _I64_1D = types.Array(types.int64, 1, "C")
 _I64_2D = types.Array(types.int64, 2, "C")
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 @njit(inline="always")
-def _view(address, length):
-    """The bytes at ``address`` as a uint8 array (no copy)."""
-    return carray(as_pointer(address), (length,), np.uint8)
+def _get(table, index):
+    """table[index] of an int64 table given by its address."""
+    return load_i64(table + 8 * index)
 
 
 @njit(inline="always")
-def _read_long(data, pos, end):
-    """Zig-zag varint at ``pos``: (value, next pos), or (0, -status) on error."""
+def _put(table, index, value):
+    store_i64(table + 8 * index, value)
+
+
+@njit(inline="always")
+def _read_long(base, pos, end):
+    """Zig-zag varint at ``base + pos``: (value, next pos), or (0, -status)."""
     if pos >= end:
         return 0, -ST_TRUNCATED
-    byte = np.int64(data[pos])
+    byte = load_u8(base + pos)
     pos += 1
     if byte < 0x80:
         return (byte >> 1) ^ -(byte & 1), pos
@@ -129,7 +133,7 @@ def _read_long(data, pos, end):
             return 0, -ST_TRUNCATED
         if shift > 63:
             return 0, -ST_VARINT
-        byte = np.int64(data[pos])
+        byte = load_u8(base + pos)
         pos += 1
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
@@ -148,68 +152,63 @@ def _set_bit(address, index, bit):
 
 @njit(inline="always")
 def _need(state, column, needed, which):
-    state[S_STATUS] = ST_NEED_SPACE
-    state[S_COLUMN] = column
-    state[S_NEEDED] = needed
-    state[S_WHICH] = which
+    _put(state, S_STATUS, ST_NEED_SPACE)
+    _put(state, S_COLUMN, column)
+    _put(state, S_NEEDED, needed)
+    _put(state, S_WHICH, which)
 
 
 @njit(inline="always")
 def _slot(column, addrs, caps, lens, state):
     """Reserve the next slot of ``column`` as valid: its index, or -1 if full."""
-    index = lens[column]
-    if index >= caps[column, BUF_VALUES]:
+    index = _get(lens, column)
+    if index >= _get(caps, 3 * column + BUF_VALUES):
         _need(state, column, index + 1, BUF_VALUES)
         return -1
-    validity = addrs[column, 0]
+    validity = _get(addrs, 3 * column)
     if validity != 0:
         _set_bit(validity, index, 1)
-    lens[column] = index + 1
+    _put(lens, column, index + 1)
     return index
 
 
 @njit
 def _fill_null(column, kinds, widths, addrs, caps, lens, nulls, state):
     """Append a null slot to ``column`` (a branch not taken, a null union)."""
-    index = lens[column]
-    if index >= caps[column, BUF_VALUES]:
+    index = _get(lens, column)
+    if index >= _get(caps, 3 * column + BUF_VALUES):
         _need(state, column, index + 1, BUF_VALUES)
         return False
-    kind = kinds[column]
-    values = addrs[column, BUF_VALUES]
+    kind = _get(kinds, column)
+    values = _get(addrs, 3 * column + BUF_VALUES)
     if kind == K_BITS:
         _set_bit(values, index, 0)
     elif kind == K_FIXED:
-        width = widths[column]
+        width = _get(widths, column)
         start = values + index * width
         for k in range(width):
             store_i8(start + k, 0)
     elif kind == K_VAR or kind == K_LIST:
-        store_i64(values + 8 * (index + 1), load_i64(values + 8 * index))
-    validity = addrs[column, 0]
+        _put(values, index + 1, _get(values, index))
+    validity = _get(addrs, 3 * column)
     if validity != 0:
         _set_bit(validity, index, 0)
-        nulls[column] += 1
-    lens[column] = index + 1
+        _put(nulls, column, _get(nulls, column) + 1)
+    _put(lens, column, index + 1)
     return True
 
 
 @njit
-def _valid_utf8(data, start, stop):
-    """True when data[start:stop] is well-formed UTF-8 (RFC 3629)."""
+def _valid_utf8(start, stop):
+    """True when the bytes at addresses [start, stop) are UTF-8 (RFC 3629)."""
     pos = start
     while pos < stop:
         # Fast path over ASCII, eight bytes at a time.
-        while pos + 8 <= stop:
-            word = 0
-            for k in range(8):
-                word |= np.int64(data[pos + k])
-            if word & 0x80:
-                break
+        while pos + 8 <= stop and (load_i64(pos) & -0x7F7F7F7F7F7F7F80) == 0:
             pos += 8
         if pos >= stop:
             return True
-        byte = np.int64(data[pos])
+        byte = load_u8(pos)
         if byte < 0x80:
             pos += 1
             continue
@@ -227,75 +226,89 @@ def _valid_utf8(data, start, stop):
             return False
         if pos + need >= stop:
             return False
-        second = np.int64(data[pos + 1])
+        second = load_u8(pos + 1)
         if second < low or second > high:
             return False
         for k in range(2, need + 1):
-            follow = np.int64(data[pos + k])
+            follow = load_u8(pos + k)
             if follow < 0x80 or follow > 0xBF:
                 return False
         pos += need + 1
     return True
 
 
-@njit
+@njit(inline="always")
 def _append_bytes(column, source, count, addrs, caps, lens, dlens, state):
     """Append ``count`` bytes at address ``source`` as one slot of a K_VAR column."""
-    used = dlens[column]
-    if used + count > caps[column, BUF_DATA]:
+    used = _get(dlens, column)
+    if used + count > _get(caps, 3 * column + BUF_DATA):
         _need(state, column, used + count, BUF_DATA)
         return False
     index = _slot(column, addrs, caps, lens, state)
     if index < 0:
         return False
-    copy_bytes(addrs[column, BUF_DATA] + used, source, count)
-    dlens[column] = used + count
-    store_i64(addrs[column, BUF_VALUES] + 8 * (index + 1), used + count)
+    copy_bytes(_get(addrs, 3 * column + BUF_DATA) + used, source, count)
+    _put(dlens, column, used + count)
+    _put(_get(addrs, 3 * column + BUF_VALUES), index + 1, used + count)
     return True
 
 
 @njit
-def _write_decimal(data, pos, size, target, width):
+def _write_decimal(source, size, target, width):
     """Big-endian two's complement (``size`` bytes) → little-endian ``width`` bytes."""
-    negative = size > 0 and data[pos] >= 0x80
+    negative = size > 0 and load_u8(source) >= 0x80
     pad = 0xFF if negative else 0
     extra = size - width
     for k in range(extra):  # leading bytes beyond the width must be sign extension
-        if data[pos + k] != pad:
+        if load_u8(source + k) != pad:
             return False
-    if extra > 0 and (data[pos + extra] >= 0x80) != negative:
+    if extra > 0 and (load_u8(source + extra) >= 0x80) != negative:
         return False
     kept = size if extra <= 0 else width
     for k in range(kept):
-        store_i8(target + k, data[pos + size - 1 - k])
+        store_i8(target + k, load_u8(source + size - 1 - k))
     for k in range(kept, width):
         store_i8(target + k, pad)
     return True
 
 
+@njit(inline="always")
+def _hex_digit(nibble):
+    return nibble + 48 if nibble < 10 else nibble + 87
+
+
 @njit
-def _write_uuid(data, pos, column, addrs, caps, lens, dlens, state):
+def _write_uuid(source, column, addrs, caps, lens, dlens, state):
     """16 bytes → the 36-character canonical lowercase form."""
-    used = dlens[column]
-    if used + 36 > caps[column, BUF_DATA]:
+    used = _get(dlens, column)
+    if used + 36 > _get(caps, 3 * column + BUF_DATA):
         _need(state, column, used + 36, BUF_DATA)
         return False
     index = _slot(column, addrs, caps, lens, state)
     if index < 0:
         return False
-    out = addrs[column, BUF_DATA] + used
+    out = _get(addrs, 3 * column + BUF_DATA) + used
     written = 0
     for k in range(16):
         if k == 4 or k == 6 or k == 8 or k == 10:
             store_i8(out + written, 45)  # '-'
             written += 1
-        byte = data[pos + k]
-        store_i8(out + written, _HEX[byte >> 4])
-        store_i8(out + written + 1, _HEX[byte & 15])
+        byte = load_u8(source + k)
+        store_i8(out + written, _hex_digit(byte >> 4))
+        store_i8(out + written + 1, _hex_digit(byte & 15))
         written += 2
-    dlens[column] = used + 36
-    store_i64(addrs[column, BUF_VALUES] + 8 * (index + 1), used + 36)
+    _put(dlens, column, used + 36)
+    _put(_get(addrs, 3 * column + BUF_VALUES), index + 1, used + 36)
     return True
+
+
+@njit(inline="always")
+def _push(stack, sp, kind, pc, stop):
+    frame = stack + 8 * FRAME_SIZE * sp
+    store_i64(frame + 8 * F_KIND, kind)
+    store_i64(frame + 8 * F_PC, pc)
+    store_i64(frame + 8 * F_END, stop)
+    return frame
 
 
 _SIGNATURE = types.int64(
@@ -322,29 +335,49 @@ _SIGNATURE = types.int64(
 
 @njit(_SIGNATURE, nogil=True, cache=True)
 def decode_blocks(
-    blocks, ins, seqs, root, unions, entries, fills, kinds, widths,
-    addrs, caps, lens, dlens, nulls, limits, stack, max_rows, state,
+    blocks_array, ins_array, seqs_array, root, unions_array, entries_array, fills_array,
+    kinds_array, widths_array, addrs_array, caps_array, lens_array, dlens_array,
+    nulls_array, limits_array, stack_array, max_rows, state_array,
 ):  # fmt: skip
-    """Decode records of ``blocks`` into the column buffers; returns a status."""
-    nblocks = blocks.shape[0]
-    depth = stack.shape[0]
-    block = state[S_BLOCK]
-    record = state[S_RECORD]
-    pos = state[S_POS]
+    """Decode records of ``blocks`` into the column buffers; returns a status.
+
+    Every table is used through its address: helpers that took arrays would
+    pay reference counting on each call, which dominated the loop.
+    """
+    blocks = blocks_array.ctypes.data
+    ins = ins_array.ctypes.data
+    seqs = seqs_array.ctypes.data
+    unions = unions_array.ctypes.data
+    entries = entries_array.ctypes.data
+    fills = fills_array.ctypes.data
+    kinds = kinds_array.ctypes.data
+    widths = widths_array.ctypes.data
+    addrs = addrs_array.ctypes.data
+    caps = caps_array.ctypes.data
+    lens = lens_array.ctypes.data
+    dlens = dlens_array.ctypes.data
+    nulls = nulls_array.ctypes.data
+    stack = stack_array.ctypes.data
+    state = state_array.ctypes.data
+    nblocks = blocks_array.shape[0]
+    depth = stack_array.shape[0]
+    record_min = limits_array[L_RECORD_MIN_BYTES]
+    zero_limit = limits_array[L_ZERO_SIZE_ITEMS]
+
+    block = state_array[S_BLOCK]
+    record = state_array[S_RECORD]
+    pos = state_array[S_POS]
+    state_array[S_STATUS] = ST_OK
     rows = 0
     zero_items = 0
     status = ST_OK
     detail = 0
     record_pos = pos
-    record_min = limits[L_RECORD_MIN_BYTES]
-    zero_limit = limits[L_ZERO_SIZE_ITEMS]
-    state[S_STATUS] = ST_OK
 
     while block < nblocks and rows < max_rows and status == ST_OK:
-        base = blocks[block, 0]
-        end = blocks[block, 1]
-        count = blocks[block, 2]
-        data = _view(base, end)
+        base = _get(blocks, 3 * block)
+        end = _get(blocks, 3 * block + 1)
+        count = _get(blocks, 3 * block + 2)
         if record == 0 and pos == 0:
             # A count the bytes cannot hold is corrupt; refuse it before looping.
             if record_min > 0:
@@ -361,42 +394,42 @@ def decode_blocks(
         while record < count and rows < max_rows:
             record_pos = pos
             sp = 0
-            pc = seqs[root, 0]
-            stop = seqs[root, 1]
+            pc = _get(seqs, 2 * root)
+            stop = _get(seqs, 2 * root + 1)
             while True:
                 if pc == stop:
                     if sp == 0:
                         break
                     sp -= 1
-                    frame = stack[sp]
-                    kind = frame[F_KIND]
+                    frame = stack + 8 * FRAME_SIZE * sp
+                    kind = load_i64(frame + 8 * F_KIND)
                     if kind == FRAME_CALL:
-                        pc = frame[F_PC]
-                        stop = frame[F_END]
+                        pc = load_i64(frame + 8 * F_PC)
+                        stop = load_i64(frame + 8 * F_END)
                         continue
                     if kind == FRAME_RAW:
-                        column = frame[F_COLUMN]
-                        start = frame[F_REMAINING]
+                        column = load_i64(frame + 8 * F_COLUMN)
+                        start = load_i64(frame + 8 * F_REMAINING)
                         if not _append_bytes(
                             column, base + start, pos - start, addrs, caps, lens, dlens, state
                         ):
                             status = ST_NEED_SPACE
                             break
-                        pc = frame[F_PC]
-                        stop = frame[F_END]
+                        pc = load_i64(frame + 8 * F_PC)
+                        stop = load_i64(frame + 8 * F_END)
                         continue
                     # FRAME_LOOP: one array item or map entry is done.
-                    items = frame[F_ITEMS] + 1
-                    remaining = frame[F_REMAINING] - 1
-                    seq = frame[F_SEQ]
+                    items = load_i64(frame + 8 * F_ITEMS) + 1
+                    remaining = load_i64(frame + 8 * F_REMAINING) - 1
+                    seq = load_i64(frame + 8 * F_SEQ)
                     if remaining == 0:
-                        remaining, pos = _read_long(data, pos, end)
+                        remaining, pos = _read_long(base, pos, end)
                         if pos < 0:
                             status = -pos
                             break
                         if remaining < 0:  # negative count: a byte size follows
                             remaining = -remaining
-                            size, pos = _read_long(data, pos, end)
+                            size, pos = _read_long(base, pos, end)
                             if pos < 0:
                                 status = -pos
                                 break
@@ -404,7 +437,7 @@ def decode_blocks(
                                 status = ST_COUNT
                                 detail = remaining
                                 break
-                        min_bytes = frame[F_MIN_BYTES]
+                        min_bytes = load_i64(frame + 8 * F_MIN_BYTES)
                         if min_bytes > 0:
                             if remaining > (end - pos) // min_bytes:
                                 status = ST_COUNT
@@ -417,26 +450,27 @@ def decode_blocks(
                                 detail = remaining
                                 break
                     if remaining > 0:
-                        frame[F_REMAINING] = remaining
-                        frame[F_ITEMS] = items
+                        store_i64(frame + 8 * F_REMAINING, remaining)
+                        store_i64(frame + 8 * F_ITEMS, items)
                         sp += 1
-                        pc = seqs[seq, 0]
-                        stop = seqs[seq, 1]
+                        pc = _get(seqs, 2 * seq)
+                        stop = _get(seqs, 2 * seq + 1)
                         continue
-                    column = frame[F_COLUMN]
+                    column = load_i64(frame + 8 * F_COLUMN)
                     if column >= 0:
-                        offsets = addrs[column, BUF_VALUES]
-                        index = lens[column] - 1
-                        store_i64(offsets + 8 * (index + 1), load_i64(offsets + 8 * index) + items)
-                    pc = frame[F_PC]
-                    stop = frame[F_END]
+                        offsets = _get(addrs, 3 * column + BUF_VALUES)
+                        index = _get(lens, column) - 1
+                        _put(offsets, index + 1, _get(offsets, index) + items)
+                    pc = load_i64(frame + 8 * F_PC)
+                    stop = load_i64(frame + 8 * F_END)
                     continue
 
-                op = ins[pc, 0]
-                column = ins[pc, 1]
+                instruction = ins + 32 * pc
+                op = load_i64(instruction)
+                column = load_i64(instruction + 8)
                 pc += 1
                 if op == OP_LONG or op == OP_INT:
-                    value, pos = _read_long(data, pos, end)
+                    value, pos = _read_long(base, pos, end)
                     if pos < 0:
                         status = -pos
                         break
@@ -445,16 +479,17 @@ def decode_blocks(
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
+                        values = _get(addrs, 3 * column + BUF_VALUES)
                         if op == OP_LONG:
-                            store_i64(addrs[column, BUF_VALUES] + 8 * index, value)
+                            store_i64(values + 8 * index, value)
                         else:
                             if value < -2147483648 or value > 2147483647:
                                 status = ST_INT_RANGE
                                 detail = value
                                 break
-                            store_i32(addrs[column, BUF_VALUES] + 4 * index, value)
+                            store_i32(values + 4 * index, value)
                 elif op == OP_BYTES:
-                    size, pos = _read_long(data, pos, end)
+                    size, pos = _read_long(base, pos, end)
                     if pos < 0:
                         status = -pos
                         break
@@ -465,7 +500,9 @@ def decode_blocks(
                     if size > end - pos:
                         status = ST_TRUNCATED
                         break
-                    if ins[pc - 1, 2] == 1 and not _valid_utf8(data, pos, pos + size):
+                    if load_i64(instruction + 16) == 1 and not _valid_utf8(
+                        base + pos, base + pos + size
+                    ):
                         status = ST_UTF8
                         break
                     if column >= 0 and not _append_bytes(
@@ -484,10 +521,11 @@ def decode_blocks(
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
+                        values = _get(addrs, 3 * column + BUF_VALUES)
                         if size == 8:
-                            store_i64(addrs[column, BUF_VALUES] + 8 * index, load_i64(base + pos))
+                            store_i64(values + 8 * index, load_i64(base + pos))
                         else:
-                            store_i32(addrs[column, BUF_VALUES] + 4 * index, load_u32(base + pos))
+                            store_i32(values + 4 * index, load_u32(base + pos))
                     pos += size
                 elif op == OP_BOOLEAN:
                     if pos >= end:
@@ -498,33 +536,38 @@ def decode_blocks(
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        _set_bit(addrs[column, BUF_VALUES], index, data[pos] != 0)
+                        _set_bit(
+                            _get(addrs, 3 * column + BUF_VALUES), index, load_u8(base + pos) != 0
+                        )
                     pos += 1
                 elif op == OP_UNION:
-                    choice, pos = _read_long(data, pos, end)
+                    choice, pos = _read_long(base, pos, end)
                     if pos < 0:
                         status = -pos
                         break
-                    union = ins[pc - 1, 2]
-                    branches = unions[union, 0]
+                    union = load_i64(instruction + 16)
+                    branches = _get(unions, 3 * union)
                     if choice < 0 or choice >= branches:
                         status = ST_UNION_INDEX
                         detail = choice
                         break
-                    first = unions[union, 2]
+                    first = _get(unions, 3 * union + 2)
                     for branch in range(branches):
                         if branch == choice:
                             continue
-                        for k in range(entries[first + branch, 1], entries[first + branch, 2]):
-                            if not _fill_null(fills[k], kinds, widths, addrs, caps, lens, nulls, state):
+                        entry = 3 * (first + branch)
+                        for k in range(_get(entries, entry + 1), _get(entries, entry + 2)):
+                            if not _fill_null(
+                                _get(fills, k), kinds, widths, addrs, caps, lens, nulls, state
+                            ):
                                 status = ST_NEED_SPACE
                                 break
                         if status != ST_OK:
                             break
                     if status != ST_OK:
                         break
-                    seq = entries[first + choice, 0]
-                    struct = unions[union, 1]
+                    seq = _get(entries, 3 * (first + choice))
+                    struct = _get(unions, 3 * union + 1)
                     if struct >= 0:
                         if seq < 0:
                             if not _fill_null(struct, kinds, widths, addrs, caps, lens, nulls, state):
@@ -537,25 +580,22 @@ def decode_blocks(
                         if sp >= depth:
                             status = ST_DEPTH
                             break
-                        frame = stack[sp]
-                        frame[F_KIND] = FRAME_CALL
-                        frame[F_PC] = pc
-                        frame[F_END] = stop
+                        _push(stack, sp, FRAME_CALL, pc, stop)
                         sp += 1
-                        pc = seqs[seq, 0]
-                        stop = seqs[seq, 1]
+                        pc = _get(seqs, 2 * seq)
+                        stop = _get(seqs, 2 * seq + 1)
                 elif op == OP_RECORD:
                     if _slot(column, addrs, caps, lens, state) < 0:
                         status = ST_NEED_SPACE
                         break
                 elif op == OP_ARRAY or op == OP_MAP:
-                    remaining, pos = _read_long(data, pos, end)
+                    remaining, pos = _read_long(base, pos, end)
                     if pos < 0:
                         status = -pos
                         break
                     if remaining < 0:
                         remaining = -remaining
-                        size, pos = _read_long(data, pos, end)
+                        size, pos = _read_long(base, pos, end)
                         if pos < 0:
                             status = -pos
                             break
@@ -575,7 +615,7 @@ def decode_blocks(
                         if _slot(column, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
-                    min_bytes = ins[pc - 1, 3]
+                    min_bytes = load_i64(instruction + 24)
                     if remaining > 0:
                         if min_bytes > 0:
                             if remaining > (end - pos) // min_bytes:
@@ -591,29 +631,26 @@ def decode_blocks(
                         if sp >= depth:
                             status = ST_DEPTH
                             break
-                        seq = ins[pc - 1, 2]
-                        frame = stack[sp]
-                        frame[F_KIND] = FRAME_LOOP
-                        frame[F_PC] = pc
-                        frame[F_END] = stop
-                        frame[F_REMAINING] = remaining
-                        frame[F_ITEMS] = 0
-                        frame[F_COLUMN] = column
-                        frame[F_SEQ] = seq
-                        frame[F_MIN_BYTES] = min_bytes
+                        seq = load_i64(instruction + 16)
+                        frame = _push(stack, sp, FRAME_LOOP, pc, stop)
+                        store_i64(frame + 8 * F_REMAINING, remaining)
+                        store_i64(frame + 8 * F_ITEMS, 0)
+                        store_i64(frame + 8 * F_COLUMN, column)
+                        store_i64(frame + 8 * F_SEQ, seq)
+                        store_i64(frame + 8 * F_MIN_BYTES, min_bytes)
                         sp += 1
-                        pc = seqs[seq, 0]
-                        stop = seqs[seq, 1]
+                        pc = _get(seqs, 2 * seq)
+                        stop = _get(seqs, 2 * seq + 1)
                     elif column >= 0:  # empty: the end offset repeats the start
-                        offsets = addrs[column, BUF_VALUES]
-                        index = lens[column] - 1
-                        store_i64(offsets + 8 * (index + 1), load_i64(offsets + 8 * index))
+                        offsets = _get(addrs, 3 * column + BUF_VALUES)
+                        index = _get(lens, column) - 1
+                        _put(offsets, index + 1, _get(offsets, index))
                 elif op == OP_ENUM:
-                    value, pos = _read_long(data, pos, end)
+                    value, pos = _read_long(base, pos, end)
                     if pos < 0:
                         status = -pos
                         break
-                    if value < 0 or value >= ins[pc - 1, 2]:
+                    if value < 0 or value >= load_i64(instruction + 16):
                         status = ST_ENUM_INDEX
                         detail = value
                         break
@@ -622,14 +659,14 @@ def decode_blocks(
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        store_i32(addrs[column, BUF_VALUES] + 4 * index, value)
+                        store_i32(_get(addrs, 3 * column + BUF_VALUES) + 4 * index, value)
                 elif op == OP_NULL:
                     if column >= 0:
                         if _slot(column, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
                 elif op == OP_FIXED:
-                    size = ins[pc - 1, 2]
+                    size = load_i64(instruction + 16)
                     if size > end - pos:
                         status = ST_TRUNCATED
                         break
@@ -638,11 +675,13 @@ def decode_blocks(
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        copy_bytes(addrs[column, BUF_VALUES] + index * size, base + pos, size)
+                        copy_bytes(
+                            _get(addrs, 3 * column + BUF_VALUES) + index * size, base + pos, size
+                        )
                     pos += size
                 elif op == OP_DECIMAL_BYTES or op == OP_DECIMAL_FIXED:
                     if op == OP_DECIMAL_BYTES:
-                        size, pos = _read_long(data, pos, end)
+                        size, pos = _read_long(base, pos, end)
                         if pos < 0:
                             status = -pos
                             break
@@ -650,10 +689,10 @@ def decode_blocks(
                             status = ST_NEGATIVE_LENGTH
                             detail = size
                             break
-                        width = ins[pc - 1, 2]
+                        width = load_i64(instruction + 16)
                     else:
-                        size = ins[pc - 1, 2]
-                        width = ins[pc - 1, 3]
+                        size = load_i64(instruction + 16)
+                        width = load_i64(instruction + 24)
                     if size > end - pos:
                         status = ST_TRUNCATED
                         break
@@ -662,8 +701,8 @@ def decode_blocks(
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        target = addrs[column, BUF_VALUES] + index * width
-                        if not _write_decimal(data, pos, size, target, width):
+                        target = _get(addrs, 3 * column + BUF_VALUES) + index * width
+                        if not _write_decimal(base + pos, size, target, width):
                             status = ST_DECIMAL
                             break
                     pos += size
@@ -672,7 +711,7 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0 and not _write_uuid(
-                        data, pos, column, addrs, caps, lens, dlens, state
+                        base + pos, column, addrs, caps, lens, dlens, state
                     ):
                         status = ST_NEED_SPACE
                         break
@@ -685,45 +724,33 @@ def decode_blocks(
                         if _slot(column, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
-                        first = ins[pc - 1, 3]
+                        first = load_i64(instruction + 24)
                         for part in range(3):
                             index = _slot(first + part, addrs, caps, lens, state)
                             if index < 0:
                                 status = ST_NEED_SPACE
                                 break
                             store_i32(
-                                addrs[first + part, BUF_VALUES] + 4 * index,
+                                _get(addrs, 3 * (first + part) + BUF_VALUES) + 4 * index,
                                 load_u32(base + pos + 4 * part),
                             )
                         if status != ST_OK:
                             break
                     pos += 12
-                elif op == OP_CALL:
+                elif op == OP_CALL or op == OP_RAW:
                     if sp >= depth:
                         status = ST_DEPTH
                         break
-                    seq = ins[pc - 1, 2]
-                    frame = stack[sp]
-                    frame[F_KIND] = FRAME_CALL
-                    frame[F_PC] = pc
-                    frame[F_END] = stop
+                    seq = load_i64(instruction + 16)
+                    if op == OP_CALL:
+                        _push(stack, sp, FRAME_CALL, pc, stop)
+                    else:
+                        frame = _push(stack, sp, FRAME_RAW, pc, stop)
+                        store_i64(frame + 8 * F_REMAINING, pos)
+                        store_i64(frame + 8 * F_COLUMN, column)
                     sp += 1
-                    pc = seqs[seq, 0]
-                    stop = seqs[seq, 1]
-                elif op == OP_RAW:
-                    if sp >= depth:
-                        status = ST_DEPTH
-                        break
-                    seq = ins[pc - 1, 2]
-                    frame = stack[sp]
-                    frame[F_KIND] = FRAME_RAW
-                    frame[F_PC] = pc
-                    frame[F_END] = stop
-                    frame[F_REMAINING] = pos
-                    frame[F_COLUMN] = column
-                    sp += 1
-                    pc = seqs[seq, 0]
-                    stop = seqs[seq, 1]
+                    pc = _get(seqs, 2 * seq)
+                    stop = _get(seqs, 2 * seq + 1)
             if status != ST_OK:
                 break
             record += 1
@@ -739,15 +766,15 @@ def decode_blocks(
             record = 0
             pos = 0
 
-    state[S_STATUS] = status
-    state[S_BLOCK] = block
-    state[S_RECORD] = record
+    state_array[S_STATUS] = status
+    state_array[S_BLOCK] = block
+    state_array[S_RECORD] = record
     # On an error the position is the start of the failing record: a varint
     # read that failed leaves no meaningful cursor.
-    state[S_POS] = pos if status == ST_OK or status == ST_BLOCK_END else record_pos
-    state[S_ROWS] = rows
+    state_array[S_POS] = pos if status == ST_OK or status == ST_BLOCK_END else record_pos
+    state_array[S_ROWS] = rows
     if status != ST_NEED_SPACE:
-        state[S_COLUMN] = detail
+        state_array[S_COLUMN] = detail
     return status
 
 
@@ -767,14 +794,16 @@ def frame_blocks(buf, pos, sync, max_size, out, state):
     first malformed block (an FR_* error at the offending position).
     """
     end = buf.shape[0]
+    base = buf.ctypes.data
     n = 0
     status = FR_OK
     state[FR_NEEDED] = 0
     state[FR_DETAIL] = 0
     while n < out.shape[0] and pos < end:
-        count, after = _read_long(buf, pos, end)
+        count, after = _read_long(base, pos, end)
+        size = 0
         if after >= 0:
-            size, after = _read_long(buf, after, end)
+            size, after = _read_long(base, after, end)
         if after < 0:
             status = FR_VARINT if after == -ST_VARINT else FR_MORE
             break
@@ -810,3 +839,35 @@ def frame_blocks(buf, pos, sync, max_size, out, state):
     state[FR_STATUS] = status
     state[FR_POS] = pos
     return n
+
+
+@njit(
+    types.int64(_U8_READONLY, _I64_2D, _I64_1D, _I64_1D),
+    nogil=True,
+    cache=True,
+)
+def snappy_sizes(buf, blocks, sizes, checksums):
+    """Per snappy block: the decompressed size from its preamble and the CRC32
+    stored after it. Returns the first block that is malformed, or -1.
+
+    Reading these in one call spares a Python call per block.
+    """
+    base = buf.ctypes.data
+    for i in range(blocks.shape[0]):
+        start = blocks[i, 1]
+        size = blocks[i, 2]
+        if size < 4:
+            return i
+        body_end = start + size - 4
+        value, after = _read_long(base, start, body_end)  # zig-zag-free varint below
+        if after < 0:
+            return i
+        # The preamble is a plain (not zig-zag) varint: undo the zig-zag step.
+        sizes[i] = (value << 1) ^ (value >> 63)
+        checksums[i] = (
+            (np.int64(buf[body_end]) << 24)
+            | (np.int64(buf[body_end + 1]) << 16)
+            | (np.int64(buf[body_end + 2]) << 8)
+            | np.int64(buf[body_end + 3])
+        )
+    return -1

@@ -81,10 +81,3 @@ def copy_bytes(typingctx, destination, source, count):
         )
     return types.void(types.int64, types.int64, types.int64), codegen
 
-
-@intrinsic
-def as_pointer(typingctx, address):
-    """(void*)address, for numba.carray views of raw memory"""
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.PointerType(ir.IntType(8)))
-    return types.voidptr(types.int64), codegen

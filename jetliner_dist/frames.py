@@ -43,6 +43,9 @@ def _dtype(program: Program, column: int) -> pl.DataType:
         return pl.Enum(list(spec.detail))
     if spec.kind == oc.K_STRUCT:
         return pl.Struct({n: _dtype(program, c) for n, c in zip(spec.names, spec.children)})
+    if spec.finish == "map":
+        key, value = program.columns[spec.children[0]].children
+        return pl.Map(_dtype(program, key), _dtype(program, value))
     if spec.kind == oc.K_LIST:
         return pl.List(_dtype(program, spec.children[0]))
     if pa.types.is_decimal256(spec.arrow):

@@ -73,7 +73,7 @@ def read_avro(
     """
     from jetliner_dist.frames import to_polars
 
-    request = _Request.make(source, columns, n_rows, batch_rows, max_block_size)
+    request = _Request.make(source, columns, n_rows, batch_rows, max_block_size, views=True)
     return to_polars(request.table(), request.program)
 
 
@@ -96,7 +96,13 @@ class _Request:
     n_rows: int | None
 
     @classmethod
-    def make(cls, source, columns, n_rows, batch_rows, max_block_size) -> "_Request":
+    def make(
+        cls, source, columns, n_rows, batch_rows, max_block_size, views: bool = False
+    ) -> "_Request":
+        """Validate options, read the header and compile the program.
+
+        ``views`` picks Arrow's view layout for strings, for Polars results.
+        """
         if n_rows is not None and (not isinstance(n_rows, int) or n_rows < 0):
             raise ValueError(f"n_rows must be a non-negative integer or None, got {n_rows!r}")
         if columns is not None and isinstance(columns, str):
@@ -107,7 +113,7 @@ class _Request:
         )
         byte_source = open_source(source)
         file = inspect_file(byte_source)
-        program = compile_program(file.schema_json, columns)
+        program = compile_program(file.schema_json, columns, views=views)
         return cls(byte_source, file, program, options, n_rows)
 
     def batches(self) -> Iterator["pa.RecordBatch"]:

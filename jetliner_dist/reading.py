@@ -189,13 +189,13 @@ class _BlockReader:
                 builder.nulls, self.limits, self.stack, room, state,
             )  # fmt: skip
             if status == oc.ST_NEED_SPACE:
-                # Roll back to where this call started, with room to go on.
-                builder.restore()
-                state[oc.S_BLOCK : oc.S_POS + 1] = resume
-                builder.grow(
+                # Grow from what the failed call filled, then roll back to its start.
+                builder.make_room(
                     int(state[oc.S_COLUMN]), int(state[oc.S_WHICH]), int(state[oc.S_NEEDED]),
                     builder.rows + int(state[oc.S_ROWS]), self.options.max_block_size,
                 )
+                builder.restore()
+                state[oc.S_BLOCK : oc.S_POS + 1] = resume
                 continue
             rows = int(state[oc.S_ROWS])
             builder.rows += rows

@@ -21,6 +21,8 @@ from jetliner_dist.errors import DecodeError, LimitExceededError
 _HEADROOM = 1.15
 _MIN_SLOTS = 64
 _MIN_DATA = 1024
+_DATA_KINDS = (oc.K_VAR, oc.K_VIEW)
+_VIEW_DATA_MAX = 2**31 - 1
 
 
 class BatchBuilder:
@@ -56,26 +58,35 @@ class BatchBuilder:
         np.copyto(self.dlens, self._saved[1])
         np.copyto(self.nulls, self._saved[2])
 
-    def grow(self, column: int, which: int, needed: int, rows_done: int, limit: int) -> None:
-        """Make room for ``needed`` slots or data bytes in ``column``.
+    def make_room(self, column: int, which: int, needed: int, rows_done: int, limit: int) -> None:
+        """Grow buffers after the kernel ran out of space, before :meth:`restore`.
 
-        ``rows_done`` (rows in the batch when space ran out) scales the new
-        capacity to the whole batch, so one retry usually suffices. ``limit``
-        bounds data bytes: more than that is a corrupt or hostile file.
+        Every column is projected from what it holds after ``rows_done`` rows
+        of this batch to the whole batch, so the columns that fill up together
+        (the items of several lists) grow together and one retry usually
+        suffices. ``column`` gets at least ``needed`` slots or data bytes
+        (``which``); data beyond ``limit`` means a corrupt or hostile file.
         """
-        current = self.caps[column, which]
-        rows = max(rows_done, 1)
-        estimate = int(needed / rows * self.batch_rows * _HEADROOM)
-        capacity = max(needed, 2 * current, min(estimate, 4 * max(needed, current)))
-        if which == oc.BUF_DATA:
-            if needed > limit:
-                raise LimitExceededError(
-                    f"a batch needs more than {limit} bytes for one column; "
-                    "lower batch_rows or raise max_block_size"
-                )
-            self._resize_data(column, capacity)
-        else:
-            self._resize_slots(column, capacity)
+        if which == oc.BUF_DATA and needed > limit:
+            raise LimitExceededError(
+                f"a batch needs more than {limit} bytes for one column; "
+                "lower batch_rows or raise max_block_size"
+            )
+        scale = self.batch_rows / max(rows_done, 1) * _HEADROOM
+        for c, spec in enumerate(self.program.columns):
+            want_slots = int(self.lens[c] * scale)
+            want_data = int(self.dlens[c] * scale)
+            if c == column:
+                current = int(self.caps[c, which])
+                floor = max(needed, 2 * current)
+                if which == oc.BUF_DATA:
+                    want_data = max(want_data, floor)
+                else:
+                    want_slots = max(want_slots, floor)
+            if want_slots > self.caps[c, oc.BUF_VALUES]:
+                self._resize_slots(c, want_slots)
+            if spec.kind in _DATA_KINDS and want_data > self.caps[c, oc.BUF_DATA]:
+                self._resize_data(c, want_data)
 
     # -- the caller's side ---------------------------------------------------
 
@@ -110,7 +121,7 @@ class BatchBuilder:
             self.addrs[column] = 0
             self.caps[column] = 0
             self._resize_slots(column, slots)
-            if spec.kind == oc.K_VAR:
+            if spec.kind in _DATA_KINDS:
                 data = int(self._data_per_row[column] * self.batch_rows * _HEADROOM)
                 self._resize_data(column, max(data, _MIN_DATA))
 
@@ -123,7 +134,7 @@ class BatchBuilder:
             self.addrs[column, oc.BUF_VALIDITY] = buffers[0].ctypes.data
         if spec.kind == oc.K_BITS:
             buffers[1] = _resized(buffers[1], (slots + 7) // 8, (used + 7) // 8)
-        elif spec.kind == oc.K_FIXED:
+        elif spec.kind in (oc.K_FIXED, oc.K_VIEW):
             buffers[1] = _resized(buffers[1], slots * spec.width, used * spec.width)
         elif spec.kind in (oc.K_VAR, oc.K_LIST):
             fresh = buffers[1] is None
@@ -135,6 +146,13 @@ class BatchBuilder:
         self.caps[column, oc.BUF_VALUES] = slots
 
     def _resize_data(self, column: int, size: int) -> None:
+        if self.program.columns[column].kind == oc.K_VIEW:
+            if size > _VIEW_DATA_MAX:  # views address data with 32-bit offsets
+                if self.dlens[column] >= _VIEW_DATA_MAX:
+                    raise LimitExceededError(
+                        "a batch holds more than 2 GiB of strings in one column; lower batch_rows"
+                    )
+                size = _VIEW_DATA_MAX
         buffers = self._buffers[column]
         buffers[2] = _resized(buffers[2], size, int(self.dlens[column]))
         self.addrs[column, oc.BUF_DATA] = buffers[2].ctypes.data
@@ -158,6 +176,9 @@ class BatchBuilder:
         if spec.kind == oc.K_LIST:
             return self._list(spec, column, length, nulls, validity)
         values = pa.py_buffer(buffers[1])
+        if spec.kind == oc.K_VIEW:
+            data = pa.py_buffer(buffers[2])
+            return pa.Array.from_buffers(spec.arrow, length, [validity, values, data], nulls)
         if spec.kind == oc.K_VAR:
             textual = spec.arrow == pa.large_string() and spec.finish != "json"
             physical = pa.large_string() if textual else pa.large_binary()

@@ -58,6 +58,7 @@ from jetliner_dist.avro.opcodes import (
     K_FIXED,
     K_LIST,
     K_VAR,
+    K_VIEW,
     L_RECORD_MIN_BYTES,
     L_ZERO_SIZE_ITEMS,
     OP_ARRAY,
@@ -183,7 +184,7 @@ def _fill_null(column, kinds, widths, addrs, caps, lens, nulls, state):
     values = _get(addrs, 3 * column + BUF_VALUES)
     if kind == K_BITS:
         _set_bit(values, index, 0)
-    elif kind == K_FIXED:
+    elif kind == K_FIXED or kind == K_VIEW:  # a view of zeros is the empty string
         width = _get(widths, column)
         start = values + index * width
         for k in range(width):
@@ -250,6 +251,34 @@ def _append_bytes(column, source, count, addrs, caps, lens, dlens, state):
     copy_bytes(_get(addrs, 3 * column + BUF_DATA) + used, source, count)
     _put(dlens, column, used + count)
     _put(_get(addrs, 3 * column + BUF_VALUES), index + 1, used + count)
+    return True
+
+
+@njit(inline="always")
+def _append_view(column, source, count, addrs, caps, lens, dlens, state):
+    """Append ``count`` bytes at ``source`` as one slot of a K_VIEW column.
+
+    Arrow's view layout: length, then the bytes inline when they fit in 12,
+    else a 4-byte prefix, buffer 0 and the offset in the data buffer.
+    """
+    used = _get(dlens, column)
+    if count > 12 and used + count > _get(caps, 3 * column + BUF_DATA):
+        _need(state, column, used + count, BUF_DATA)
+        return False
+    index = _slot(column, addrs, caps, lens, state)
+    if index < 0:
+        return False
+    view = _get(addrs, 3 * column + BUF_VALUES) + 16 * index
+    store_i64(view, 0)
+    store_i64(view + 8, 0)
+    store_i32(view, count)
+    if count <= 12:
+        copy_bytes(view + 4, source, count)
+    else:
+        copy_bytes(view + 4, source, 4)
+        store_i32(view + 12, used)
+        copy_bytes(_get(addrs, 3 * column + BUF_DATA) + used, source, count)
+        _put(dlens, column, used + count)
     return True
 
 
@@ -505,11 +534,18 @@ def decode_blocks(
                     ):
                         status = ST_UTF8
                         break
-                    if column >= 0 and not _append_bytes(
-                        column, base + pos, size, addrs, caps, lens, dlens, state
-                    ):
-                        status = ST_NEED_SPACE
-                        break
+                    if column >= 0:
+                        if load_i64(instruction + 24) == 1:
+                            appended = _append_view(
+                                column, base + pos, size, addrs, caps, lens, dlens, state
+                            )
+                        else:
+                            appended = _append_bytes(
+                                column, base + pos, size, addrs, caps, lens, dlens, state
+                            )
+                        if not appended:
+                            status = ST_NEED_SPACE
+                            break
                     pos += size
                 elif op == OP_DOUBLE or op == OP_FLOAT:
                     size = 8 if op == OP_DOUBLE else 4

@@ -12,7 +12,7 @@ OP_INT = 2
 OP_LONG = 3
 OP_FLOAT = 4
 OP_DOUBLE = 5
-OP_BYTES = 6  # a = 1: the bytes must be UTF-8 (an Avro string)
+OP_BYTES = 6  # a = 1: the bytes must be UTF-8 (an Avro string); b = 1: K_VIEW column
 OP_FIXED = 7  # a = size
 OP_ENUM = 8  # a = number of symbols
 OP_DECIMAL_BYTES = 9  # a = output width (16 or 32)
@@ -33,6 +33,7 @@ K_FIXED = 2  # `width` bytes per slot
 K_VAR = 3  # int64 offsets + data bytes (binary, string)
 K_LIST = 4  # int64 offsets into a child column
 K_STRUCT = 5  # a validity bit only; children are their own columns
+K_VIEW = 6  # 16-byte Arrow binary views + data bytes (strings > 12 bytes)
 
 # Buffers per column in the address/capacity tables.
 BUF_VALIDITY = 0

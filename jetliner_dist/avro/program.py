@@ -80,20 +80,27 @@ class Program:
     schema_json: str
 
 
-def compile_program(schema_json: str, columns: Sequence[str] | None = None) -> Program:
+def compile_program(
+    schema_json: str, columns: Sequence[str] | None = None, *, views: bool = False
+) -> Program:
     """Build the decoder program for a writer schema and a top-level projection.
 
     ``columns`` selects top-level fields (a top-level non-record has one column,
     ``"value"``); the output follows its order. Unknown names raise
-    :class:`SchemaError`.
+    :class:`SchemaError`. ``views=True`` lays strings and bytes out as Arrow
+    string_view / binary_view, Polars' own layout, so handing batches to Polars
+    copies nothing; otherwise they are large_string / large_binary, which every
+    Arrow consumer reads.
     """
     key = None if columns is None else tuple(columns)
-    return _compile_cached(schema_json, key)
+    return _compile_cached(schema_json, key, views)
 
 
 @lru_cache(maxsize=64)
-def _compile_cached(schema_json: str, columns: tuple[str, ...] | None) -> Program:
-    return _Compiler().program(schema_json, parse_schema(schema_json), columns)
+def _compile_cached(
+    schema_json: str, columns: tuple[str, ...] | None, views: bool
+) -> Program:
+    return _Compiler(views).program(schema_json, parse_schema(schema_json), columns)
 
 
 def arrow_schema_of(schema_json: str) -> pa.Schema:
@@ -115,7 +122,8 @@ def min_encoded_size(node: Schema, _active: frozenset = frozenset()) -> int:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, views: bool) -> None:
+        self.views = views
         self.sequences: list[list[tuple[int, int, int, int]]] = []
         self.columns: list[ColumnSpec] = []
         self.unions: list[tuple[int, int, int]] = []
@@ -253,12 +261,23 @@ class _Compiler:
             column = self._column(oc.K_FIXED, arrow, nullable, width=width)
             self._emit(seq, oc.OP_DECIMAL_BYTES, column, width)
         elif kind == "bytes":
-            column = self._column(oc.K_VAR, pa.large_binary(), nullable)
-            self._emit(seq, oc.OP_BYTES, column, 0)
-        else:  # string
-            finish = "uuid" if logical == "uuid" else None
-            column = self._column(oc.K_VAR, pa.large_string(), nullable, finish=finish)
+            column = self._bytes(seq, nullable, text=False)
+        elif logical == "uuid":  # lower-cased after decoding, in the plain layout
+            column = self._column(oc.K_VAR, pa.large_string(), nullable, finish="uuid")
             self._emit(seq, oc.OP_BYTES, column, 1)
+        else:
+            column = self._bytes(seq, nullable, text=True)
+        return column
+
+    def _bytes(self, seq: int, nullable: bool, text: bool) -> int:
+        """A string (UTF-8 checked) or bytes column, in the program's layout."""
+        if self.views:
+            arrow = pa.string_view() if text else pa.binary_view()
+            column = self._column(oc.K_VIEW, arrow, nullable, width=16)
+        else:
+            arrow = pa.large_string() if text else pa.large_binary()
+            column = self._column(oc.K_VAR, arrow, nullable)
+        self._emit(seq, oc.OP_BYTES, column, int(text), int(self.views))
         return column
 
     def _fixed(self, node: Fixed, seq: int, nullable: bool) -> int:
@@ -322,14 +341,13 @@ class _Compiler:
         entry_seq = self._new_sequence()
         entry = self._column(oc.K_STRUCT, pa.struct([]), False)
         self._emit(entry_seq, oc.OP_RECORD, entry)
-        key = self._column(oc.K_VAR, pa.large_string(), False)
-        self._emit(entry_seq, oc.OP_BYTES, key, 1)
+        key = self._bytes(entry_seq, False, text=True)
         value = self._value(node.values, entry_seq, enclosing)
         value_spec = self.columns[value]
         self.columns[entry].children = [key, value]
         self.columns[entry].names = ["key", "value"]
         arrow = pa.map_(
-            pa.field("key", pa.large_string(), False),
+            pa.field("key", self.columns[key].arrow, False),
             pa.field("value", value_spec.arrow, value_spec.nullable),
         )
         self.columns[entry].arrow = pa.struct(

@@ -21,6 +21,7 @@ from jetliner_dist.errors import DecodeError, LimitExceededError
 _HEADROOM = 1.15
 _MIN_SLOTS = 64
 _MIN_DATA = 1024
+SLACK = 16
 _DATA_KINDS = (oc.K_VAR, oc.K_VIEW)
 _VIEW_DATA_MAX = 2**31 - 1
 
@@ -228,8 +229,12 @@ def _json_or_error(node, raw: bytes) -> str:
 
 
 def _resized(old: np.ndarray | None, size: int, keep: int) -> np.ndarray:
-    """A uint8 buffer of ``size`` bytes holding the first ``keep`` bytes of ``old``."""
-    new = np.empty(max(size, 8), dtype=np.uint8)
+    """A uint8 buffer of ``size`` bytes (plus slack) holding the first ``keep`` bytes of ``old``.
+
+    The kernel copies strings in whole 8-byte words, so it may write a few
+    bytes past what it claims; the slack keeps that inside the buffer.
+    """
+    new = np.empty(size + SLACK, dtype=np.uint8)
     if old is not None and keep:
         new[:keep] = old[:keep]
     return new

@@ -238,48 +238,74 @@ def _valid_utf8(start, stop):
     return True
 
 
-@njit(inline="always")
-def _append_bytes(column, source, count, addrs, caps, lens, dlens, state):
-    """Append ``count`` bytes at address ``source`` as one slot of a K_VAR column."""
-    used = _get(dlens, column)
-    if used + count > _get(caps, 3 * column + BUF_DATA):
-        _need(state, column, used + count, BUF_DATA)
-        return False
-    index = _slot(column, addrs, caps, lens, state)
-    if index < 0:
-        return False
-    copy_bytes(_get(addrs, 3 * column + BUF_DATA) + used, source, count)
-    _put(dlens, column, used + count)
-    _put(_get(addrs, 3 * column + BUF_VALUES), index + 1, used + count)
-    return True
+_HIGH_BITS = -0x7F7F7F7F7F7F7F80  # 0x8080808080808080: a non-ASCII byte in a word
+# Buffers have this many spare bytes past their capacity, so copies can move
+# whole 8-byte words (see assemble.SLACK).
+_SLACK = 8
 
 
 @njit(inline="always")
-def _append_view(column, source, count, addrs, caps, lens, dlens, state):
-    """Append ``count`` bytes at ``source`` as one slot of a K_VIEW column.
+def _copy_words(target, source, count, source_end):
+    """Copy ``count`` bytes in 8-byte words; returns the OR of the bytes copied.
 
-    Arrow's view layout: length, then the bytes inline when they fit in 12,
-    else a 4-byte prefix, buffer 0 and the offset in the data buffer.
+    May write up to 7 bytes past ``target + count`` (buffers have slack) but
+    never reads at or past ``source_end``. The high bits of the result tell
+    whether any byte was non-ASCII.
+    """
+    seen = 0
+    k = 0
+    while k + 8 <= count:
+        word = load_i64(source + k)
+        seen |= word
+        store_i64(target + k, word)
+        k += 8
+    rest = count - k
+    if rest > 0:
+        if source + k + 8 <= source_end:
+            word = load_i64(source + k) & ((1 << (8 * rest)) - 1)
+        else:
+            word = 0
+            for j in range(rest):
+                word |= load_u8(source + k + j) << (8 * j)
+        seen |= word
+        store_i64(target + k, word)
+    return seen
+
+
+@njit(inline="always")
+def _append_bytes(column, source, count, source_end, view, text, addrs, caps, lens, dlens, state):
+    """Append ``count`` bytes at ``source`` as one slot of a K_VAR or K_VIEW column.
+
+    Returns ST_OK, ST_NEED_SPACE or (``text``) ST_UTF8. K_VIEW follows Arrow's
+    view layout: the length, then the bytes inline when they fit in 12, else a
+    4-byte prefix, buffer 0 and the offset into the data buffer.
     """
     used = _get(dlens, column)
-    if count > 12 and used + count > _get(caps, 3 * column + BUF_DATA):
-        _need(state, column, used + count, BUF_DATA)
-        return False
+    stored = 0 if view and count <= 12 else count
+    if used + stored > _get(caps, 3 * column + BUF_DATA):
+        _need(state, column, used + stored, BUF_DATA)
+        return ST_NEED_SPACE
     index = _slot(column, addrs, caps, lens, state)
     if index < 0:
-        return False
-    view = _get(addrs, 3 * column + BUF_VALUES) + 16 * index
-    store_i64(view, 0)
-    store_i64(view + 8, 0)
-    store_i32(view, count)
-    if count <= 12:
-        copy_bytes(view + 4, source, count)
+        return ST_NEED_SPACE
+    values = _get(addrs, 3 * column + BUF_VALUES)
+    if view:
+        slot = values + 16 * index
+        store_i64(slot, count)  # length, then zeroed inline bytes
+        store_i64(slot + 8, 0)
+        if count <= 12:
+            seen = _copy_words(slot + 4, source, count, source_end)
+        else:
+            store_i32(slot + 4, load_u32(source))  # prefix
+            store_i32(slot + 12, used)  # buffer 0, this offset
+            seen = _copy_words(_get(addrs, 3 * column + BUF_DATA) + used, source, count, source_end)
     else:
-        copy_bytes(view + 4, source, 4)
-        store_i32(view + 12, used)
-        copy_bytes(_get(addrs, 3 * column + BUF_DATA) + used, source, count)
-        _put(dlens, column, used + count)
-    return True
+        seen = _copy_words(_get(addrs, 3 * column + BUF_DATA) + used, source, count, source_end)
+        _put(values, index + 1, used + count)
+    if text and (seen & _HIGH_BITS) != 0 and not _valid_utf8(source, source + count):
+        return ST_UTF8
+    _put(dlens, column, used + stored)
+    return ST_OK
 
 
 @njit
@@ -439,10 +465,11 @@ def decode_blocks(
                     if kind == FRAME_RAW:
                         column = load_i64(frame + 8 * F_COLUMN)
                         start = load_i64(frame + 8 * F_REMAINING)
-                        if not _append_bytes(
-                            column, base + start, pos - start, addrs, caps, lens, dlens, state
-                        ):
-                            status = ST_NEED_SPACE
+                        status = _append_bytes(
+                            column, base + start, pos - start, base + end, False, False,
+                            addrs, caps, lens, dlens, state,
+                        )  # fmt: skip
+                        if status != ST_OK:
                             break
                         pc = load_i64(frame + 8 * F_PC)
                         stop = load_i64(frame + 8 * F_END)
@@ -529,23 +556,18 @@ def decode_blocks(
                     if size > end - pos:
                         status = ST_TRUNCATED
                         break
-                    if load_i64(instruction + 16) == 1 and not _valid_utf8(
-                        base + pos, base + pos + size
-                    ):
+                    text = load_i64(instruction + 16) == 1
+                    if column >= 0:
+                        result = _append_bytes(
+                            column, base + pos, size, base + end, load_i64(instruction + 24) == 1,
+                            text, addrs, caps, lens, dlens, state,
+                        )  # fmt: skip
+                        if result != ST_OK:
+                            status = result
+                            break
+                    elif text and not _valid_utf8(base + pos, base + pos + size):
                         status = ST_UTF8
                         break
-                    if column >= 0:
-                        if load_i64(instruction + 24) == 1:
-                            appended = _append_view(
-                                column, base + pos, size, addrs, caps, lens, dlens, state
-                            )
-                        else:
-                            appended = _append_bytes(
-                                column, base + pos, size, addrs, caps, lens, dlens, state
-                            )
-                        if not appended:
-                            status = ST_NEED_SPACE
-                            break
                     pos += size
                 elif op == OP_DOUBLE or op == OP_FLOAT:
                     size = 8 if op == OP_DOUBLE else 4

@@ -28,7 +28,7 @@ def read_jetliner_dist_one_thread(path: str, columns: Columns) -> object:
     import jetliner_dist as jd
 
     if "max_workers" not in inspect.signature(jd.read_avro).parameters:
-        raise NotImplementedError("jd.read_avro has no max_workers option yet")
+        raise NotImplementedError("read_avro has no max_workers option yet")
     return jd.read_avro(path, columns=columns, max_workers=1)
 
 

@@ -90,13 +90,21 @@ def _ratio_text(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
 
-def _check(
+def _not_timed(name: str, outcome: Outcome | None, goal: str) -> TargetCheck | None:
+    """A FAIL check when jetliner_dist produced no timing, else None."""
+    if isinstance(outcome, Timing):
+        return None
+    reason = outcome.reason if isinstance(outcome, Failure) else "not measured"
+    return TargetCheck(name, f"error: {reason}", goal, "FAIL")
+
+
+def _time_limit_check(
     name: str, outcome: Outcome | None, limit: float, goal: str, unit: float, unit_name: str
 ) -> TargetCheck:
     """A target that ``outcome``'s median stays under ``limit`` seconds."""
-    if not isinstance(outcome, Timing):
-        reason = outcome.reason if isinstance(outcome, Failure) else "not measured"
-        return TargetCheck(name, f"error: {reason}", goal, "FAIL")
+    failed = _not_timed(name, outcome, goal)
+    if failed:
+        return failed
     status = "PASS" if outcome.median < limit else "FAIL"
     return TargetCheck(name, f"{_number(outcome.median / unit)} {unit_name}", goal, status)
 
@@ -105,11 +113,10 @@ def scenario_check(scenario: str, outcomes: dict[str, Outcome]) -> TargetCheck:
     """jetliner_dist's median against half of jetliner's on one scenario."""
     name = f"{scenario}: jetliner_dist ≤ {TARGET_RATIO_TO_JETLINER}× jetliner"
     goal = f"≤ {TARGET_RATIO_TO_JETLINER:.2f}×"
-    jd, reference = outcomes.get(JD), outcomes.get(JETLINER)
-    if not isinstance(jd, Timing):
-        reason = jd.reason if isinstance(jd, Failure) else "not measured"
-        return TargetCheck(name, f"error: {reason}", goal, "FAIL")
-    value = ratio(jd, reference)
+    failed = _not_timed(name, outcomes.get(JD), goal)
+    if failed:
+        return failed
+    value = ratio(outcomes.get(JD), outcomes.get(JETLINER))
     if value is None:
         return TargetCheck(name, "jetliner has no timing", goal, "n/a")
     status = "PASS" if value <= TARGET_RATIO_TO_JETLINER else "FAIL"
@@ -121,12 +128,12 @@ def target_checks(results: Results) -> list[TargetCheck]:
     checks = [scenario_check(name, outcomes) for name, outcomes in results.scenarios.items()]
     if results.tiny:
         checks.append(
-            _check("tiny file, warm process: jetliner_dist", results.tiny.get(JD),
+            _time_limit_check("tiny file, warm process: jetliner_dist", results.tiny.get(JD),
                    TARGET_TINY_SECONDS, "< 2 ms", 1e-3, "ms")
         )
     if results.fresh:
         checks.append(
-            _check("first read in a fresh process: jetliner_dist", results.fresh.get(JD),
+            _time_limit_check("first read in a fresh process: jetliner_dist", results.fresh.get(JD),
                    TARGET_FRESH_SECONDS, "< 1 s", 1.0, "s")
         )
     return checks

@@ -72,6 +72,7 @@ from jetliner_dist.avro.opcodes import (
     OP_ENUM,
     OP_FIXED,
     OP_FLOAT,
+    OP_JUMP,
     OP_INT,
     OP_LONG,
     OP_MAP,
@@ -372,7 +373,7 @@ _SIGNATURE = types.int64(
     _I64_2D,  # sequences: rows of (first instruction, end)
     types.int64,  # root sequence
     _I64_2D,  # unions: rows of (branches, struct column or -1, first entry)
-    _I64_2D,  # union entries: rows of (sequence or -1, fill start, fill end)
+    _I64_2D,  # union entries: rows of (body offset, is null, fill start, fill end)
     _I64_1D,  # fills: column indices to null-fill
     _I64_1D,  # column kinds
     _I64_1D,  # column widths (K_FIXED)
@@ -613,8 +614,8 @@ def decode_blocks(
                     for branch in range(branches):
                         if branch == choice:
                             continue
-                        entry = 3 * (first + branch)
-                        for k in range(_get(entries, entry + 1), _get(entries, entry + 2)):
+                        entry = 4 * (first + branch)
+                        for k in range(_get(entries, entry + 2), _get(entries, entry + 3)):
                             if not _fill_null(
                                 _get(fills, k), kinds, widths, addrs, caps, lens, nulls, state
                             ):
@@ -624,24 +625,19 @@ def decode_blocks(
                             break
                     if status != ST_OK:
                         break
-                    seq = _get(entries, 3 * (first + choice))
+                    entry = 4 * (first + choice)
                     struct = _get(unions, 3 * union + 1)
                     if struct >= 0:
-                        if seq < 0:
+                        if _get(entries, entry + 1) == 1:  # the null branch
                             if not _fill_null(struct, kinds, widths, addrs, caps, lens, nulls, state):
                                 status = ST_NEED_SPACE
                                 break
                         elif _slot(struct, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
-                    if seq >= 0:
-                        if sp >= depth:
-                            status = ST_DEPTH
-                            break
-                        _push(stack, sp, FRAME_CALL, pc, stop)
-                        sp += 1
-                        pc = _get(seqs, 2 * seq)
-                        stop = _get(seqs, 2 * seq + 1)
+                    pc += _get(entries, entry) - 1  # to the branch body, inline
+                elif op == OP_JUMP:
+                    pc += load_i64(instruction + 16) - 1
                 elif op == OP_RECORD:
                     if _slot(column, addrs, caps, lens, state) < 0:
                         status = ST_NEED_SPACE

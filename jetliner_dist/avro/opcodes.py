@@ -22,9 +22,10 @@ OP_DURATION = 12  # b = first of three uint32 child columns
 OP_RECORD = 13  # a slot in a struct column; the fields follow in the sequence
 OP_ARRAY = 14  # a = item sequence, b = smallest encoded size of an item
 OP_MAP = 15  # a = entry sequence (key, value), b = smallest encoded size of an entry
-OP_UNION = 16  # a = union descriptor
+OP_UNION = 16  # a = union descriptor; the branches' bodies follow inline
 OP_RAW = 17  # a = sequence that skips the value; its bytes go to a binary column
-OP_CALL = 18  # a = sequence to run here (a skipped record, possibly recursive)
+OP_CALL = 18  # a = sequence to run here (a skipped recursive record)
+OP_JUMP = 19  # a = offset from this instruction (the end of a union branch)
 
 # Column kinds: what one slot of a column writes.
 K_NULL = 0  # a length only

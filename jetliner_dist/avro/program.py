@@ -127,9 +127,10 @@ class _Compiler:
         self.sequences: list[list[tuple[int, int, int, int]]] = []
         self.columns: list[ColumnSpec] = []
         self.unions: list[tuple[int, int, int]] = []
-        self.entries: list[tuple[int, int, int]] = []
+        self.entries: list[tuple[int, int, int, int]] = []
         self.fills: list[int] = []
         self.skip_sequences: dict[int, int] = {}  # id(record) → sequence
+        self.skipping: set[int] = set()  # records being expanded inline by _skip
 
     # -- the whole program -------------------------------------------------
 
@@ -170,7 +171,7 @@ class _Compiler:
             sequences=_table(bounds, 2),
             root=root_seq,
             unions=_table(self.unions, 3),
-            entries=_table(self.entries, 3),
+            entries=_table(self.entries, 4),
             fills=np.array(self.fills, dtype=np.int64),
             kinds=np.array([c.kind for c in self.columns], dtype=np.int64),
             widths=np.array([c.width for c in self.columns], dtype=np.int64),
@@ -363,7 +364,7 @@ class _Compiler:
         null_index = node.null_index
         values = [b for i, b in enumerate(node.branches) if i != null_index]
         if not values:  # ["null"]: read the branch index, then a null column
-            self._emit_union(seq, [(-1, 0, 0)], -1)
+            self._emit_union(seq, [(None, 0, 0)], -1)
             return self._primitive(Primitive("null"), seq, True)
         general = len(values) > 1
         struct = -1
@@ -373,7 +374,7 @@ class _Compiler:
         children = []
         for i, branch in enumerate(node.branches):
             if i == null_index:
-                branch_entries.append((-1, 0, 0))
+                branch_entries.append((None, 0, 0))
                 continue
             branch_seq = self._new_sequence()
             # A branch that is not taken gets a null slot, so it needs validity.
@@ -395,12 +396,38 @@ class _Compiler:
         )
         return struct
 
-    def _emit_union(self, seq: int, branch_entries: list, struct: int) -> None:
-        """A union instruction: its descriptor points at one entry per branch."""
+    def _emit_union(self, seq: int, branches: list, struct: int) -> None:
+        """A union instruction followed by its branches' bodies, inline.
+
+        ``branches`` holds (body sequence or None for null, fill start, fill
+        end) per branch. Each body is moved into ``seq`` after the union
+        instruction and ends with a jump past the last one, so taking a branch
+        is a jump, not a call. Offsets are relative, so a body (with the unions
+        nested in it) can move as a block.
+        """
+        code = self.sequences[seq]
+        at = len(code)
         union = len(self.unions)
-        self.unions.append((len(branch_entries), struct, len(self.entries)))
-        self.entries.extend(branch_entries)
         self._emit(seq, oc.OP_UNION, -1, union)
+        entries = []
+        jumps = []
+        for body, fill_start, fill_end in branches:
+            if body is None:
+                entries.append([None, 1, fill_start, fill_end])
+                continue
+            entries.append([len(code) - at, 0, fill_start, fill_end])
+            code.extend(self.sequences[body])
+            self.sequences[body] = []
+            jumps.append(len(code))
+            self._emit(seq, oc.OP_JUMP)
+        end = len(code)
+        for jump in jumps:
+            code[jump] = (oc.OP_JUMP, -1, end - jump, 0)
+        for entry in entries:
+            if entry[0] is None:
+                entry[0] = end - at
+        self.unions.append((len(branches), struct, len(self.entries)))
+        self.entries.extend(tuple(e) for e in entries)
 
     # -- values that are skipped (projection, recursive JSON) ---------------
 
@@ -423,7 +450,13 @@ class _Compiler:
         elif isinstance(node, Enum):
             self._emit(seq, oc.OP_ENUM, -1, len(node.symbols))
         elif isinstance(node, Record):
-            self._emit(seq, oc.OP_CALL, -1, self._skip_record(node))
+            if id(node) in self.skipping:  # recursion: a call ends it
+                self._emit(seq, oc.OP_CALL, -1, self._skip_record(node))
+            else:
+                self.skipping.add(id(node))
+                for fld in node.fields:
+                    self._skip(fld.type, seq)
+                self.skipping.discard(id(node))
         elif isinstance(node, (Array, Map)):
             item_seq = self._new_sequence()
             if isinstance(node, Map):
@@ -438,7 +471,7 @@ class _Compiler:
             branch_entries = []
             for branch in node.branches:
                 if isinstance(branch, Primitive) and branch.type == "null":
-                    branch_entries.append((-1, 0, 0))
+                    branch_entries.append((None, 0, 0))
                     continue
                 branch_seq = self._new_sequence()
                 self._skip(branch, branch_seq)
@@ -451,8 +484,12 @@ class _Compiler:
         if seq is None:
             seq = self._new_sequence()
             self.skip_sequences[id(node)] = seq
+            outer = id(node) in self.skipping
+            self.skipping.add(id(node))
             for fld in node.fields:
                 self._skip(fld.type, seq)
+            if not outer:
+                self.skipping.discard(id(node))
         return seq
 
 

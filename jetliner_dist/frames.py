@@ -48,9 +48,42 @@ def _dtype(program: Program, column: int) -> pl.DataType:
         return pl.Map(_dtype(program, key), _dtype(program, value))
     if spec.kind == oc.K_LIST:
         return pl.List(_dtype(program, spec.children[0]))
-    if pa.types.is_decimal256(spec.arrow):
+    return _primitive_dtype(spec.arrow)
+
+
+def _primitive_dtype(t: pa.DataType) -> pl.DataType:
+    """The Polars dtype of a non-nested Arrow type this package produces.
+
+    Spelled out rather than asked of ``pl.from_arrow``, whose Series path
+    imports pandas (0.2 s of a fresh process).
+    """
+    if pa.types.is_decimal256(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return pl.String()
-    return pl.from_arrow(pa.array([], type=spec.arrow)).dtype
+    if pa.types.is_decimal128(t):
+        return pl.Decimal(t.precision, t.scale)
+    if pa.types.is_timestamp(t):
+        return pl.Datetime(t.unit, t.tz)
+    if pa.types.is_time(t):
+        return pl.Time()
+    if (
+        pa.types.is_large_binary(t)
+        or pa.types.is_binary_view(t)
+        or pa.types.is_fixed_size_binary(t)
+    ):
+        return pl.Binary()
+    return _SIMPLE[t]
+
+
+_SIMPLE = {
+    pa.null(): pl.Null(),
+    pa.bool_(): pl.Boolean(),
+    pa.int32(): pl.Int32(),
+    pa.int64(): pl.Int64(),
+    pa.uint32(): pl.UInt32(),
+    pa.float32(): pl.Float32(),
+    pa.float64(): pl.Float64(),
+    pa.date32(): pl.Date(),
+}
 
 
 def _has_decimal256(t: pa.DataType) -> bool:

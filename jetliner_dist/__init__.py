@@ -27,9 +27,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "read_avro",
+    "scan_avro",
     "read_table",
     "iter_batches",
     "read_avro_schema",
+    "count_rows",
+    "plan",
+    "AvroReader",
+    "Plan",
+    "Split",
+    "ReadSpec",
     "JetlinerDistError",
     "SourceError",
     "SchemaError",
@@ -49,10 +56,27 @@ _LAZY = {
     "read_table": "jetliner_dist.local",
     "iter_batches": "jetliner_dist.local",
     "read_avro_schema": "jetliner_dist.local",
+    "count_rows": "jetliner_dist.local",
+    "plan": "jetliner_dist.local",
+    "AvroReader": "jetliner_dist.local",
+    "scan_avro": "jetliner_dist.polars",
+    "Plan": "jetliner_dist.planning",
+    "Split": "jetliner_dist.planning",
+    "ReadSpec": "jetliner_dist.planning",
 }
 
 if TYPE_CHECKING:
-    from jetliner_dist.local import iter_batches, read_avro, read_avro_schema, read_table
+    from jetliner_dist.local import (
+        AvroReader,
+        count_rows,
+        iter_batches,
+        plan,
+        read_avro,
+        read_avro_schema,
+        read_table,
+    )
+    from jetliner_dist.planning import Plan, ReadSpec, Split
+    from jetliner_dist.polars import scan_avro
 
 
 def __getattr__(name: str) -> Any:

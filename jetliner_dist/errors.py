@@ -29,9 +29,10 @@ __all__ = [
 class JetlinerDistError(Exception):
     """Root of every error raised by jetliner_dist.
 
-    ``path``, ``block`` (0-based index of the block in its file, or in the split
-    when the split does not start at the first block), ``offset`` (byte offset in
-    the file) and ``record`` (0-based index of the record inside the block) are
+    ``path``, ``block`` (0-based index of the block in its file; None for a
+    split that starts mid-file, which knows offsets but not how many blocks
+    precede it), ``offset`` (byte offset in the file, always exact) and
+    ``record`` (0-based index of the record inside the block) are
     filled in where known.
     """
 

@@ -12,29 +12,35 @@ import pyarrow as pa
 
 from jetliner_dist.avro import opcodes as oc
 from jetliner_dist.avro.program import ColumnSpec, Program
+from jetliner_dist.planning import ReadSpec
 
 
-def polars_schema(program: Program) -> pl.Schema:
-    """The Polars schema of what ``program`` reads."""
-    return pl.Schema({name: _dtype(program, c) for name, c in program.outputs})
+def polars_schema(
+    program: Program, include_file_paths: str | None = None, row_index_name: str | None = None
+) -> pl.Schema:
+    """The Polars schema of what ``program`` reads, with the optional extra columns."""
+    schema = {} if row_index_name is None else {row_index_name: pl.UInt32()}
+    schema.update((name, _dtype(program, c)) for name, c in program.outputs)
+    if include_file_paths:
+        schema[include_file_paths] = pl.String()
+    return pl.Schema(schema)
 
 
-def to_polars(data: pa.Table | pa.RecordBatch, program: Program) -> pl.DataFrame:
-    """Convert decoded Arrow data to a DataFrame with the dtypes of :func:`polars_schema`."""
+def to_polars(
+    data: pa.Table | pa.RecordBatch, spec: ReadSpec, row_index_name: str | None = None
+) -> pl.DataFrame:
+    """Decoded Arrow data as a DataFrame with the dtypes of :func:`polars_schema`."""
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
-    wide = [i for i, f in enumerate(data.schema) if _has_decimal256(f.type)]
-    for i in wide:
-        field = data.schema.field(i)
-        data = data.set_column(i, field.with_type(_without_decimal256(field.type)),
-                               data.column(i).cast(_without_decimal256(field.type)))
+    for i, field in enumerate(data.schema):
+        if _has_decimal256(field.type):
+            wide = _without_decimal256(field.type)
+            data = data.set_column(i, field.with_type(wide), data.column(i).cast(wide))
     frame = pl.from_arrow(data, rechunk=False)
-    if not isinstance(frame, pl.DataFrame):  # pragma: no cover - from_arrow of a table
-        frame = frame.to_frame()
-    schema = polars_schema(program)
-    if frame.width == 0:
+    schema = polars_schema(spec.program(), spec.include_file_paths, row_index_name)
+    if frame.width == 0 or frame.schema == schema:
         return frame
-    return frame.cast(dict(schema)) if frame.schema != schema else frame
+    return frame.cast(dict(schema))
 
 
 def _dtype(program: Program, column: int) -> pl.DataType:

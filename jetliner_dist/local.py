@@ -1,35 +1,71 @@
-"""The local engine: read Avro into Arrow and Polars in this process."""
+"""The local engine: plan, then read splits on a thread pool, in order.
+
+The decoder releases the GIL, so threads decode splits in parallel. Results
+come back in file order; a bounded number of splits is in flight, so
+streaming memory stays bounded whatever the files' size, and stopping early
+(``n_rows``, or a consumer that stops iterating) cancels the pending work.
+"""
 
 from __future__ import annotations
 
-import io
 import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Sequence, Union
 
-from jetliner_dist.avro.program import Program, compile_program
-from jetliner_dist.errors import SourceError
+from jetliner_dist.discovery import Discovered, discover
+from jetliner_dist.errors import JetlinerDistError
+from jetliner_dist.planning import (
+    Plan,
+    ReadSpec,
+    Split,
+    default_split_size,
+    parse_size,
+    plan_splits,
+)
+from jetliner_dist.progress import ProgressMode, make_progress
 from jetliner_dist.reading import (
+    COLLECT_BATCH_ROWS,
     DEFAULT_BATCH_ROWS,
     DEFAULT_MAX_BLOCK_SIZE,
-    AvroFile,
-    ReadOptions,
-    inspect_file,
-    read_blocks,
+    read_split,
 )
-from jetliner_dist.sources import ByteSource, FileObjectSource, LocalFileSource, MemorySource
 
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-# Reads that collect a whole table use large batches: their buffers pass the
-# size from which numpy asks for transparent huge pages, which cuts the page
-# faults of filling fresh memory (a large share of decoding time).
-COLLECT_BATCH_ROWS = 1 << 20
+# Batches a streaming split may queue ahead of the consumer.
+STREAM_QUEUE_DEPTH = 2
 
-Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
-"""A path, the bytes of a file, or a binary file object."""
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, Sequence[Any]]
+"""A path, glob, directory or fsspec URL, a list of those, bytes, or a binary file object."""
+
+
+def plan(
+    source: Source,
+    *,
+    columns: Sequence[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    include_file_paths: str | None = None,
+    batch_rows: int | None = None,
+    split_size: int | str | None = None,
+    max_workers: int | None = None,
+    max_block_size: int | str | None = None,
+) -> Plan:
+    """List ``source``, read its headers and cut it into splits, reading no data.
+
+    The plan's ``files``, ``splits`` and ``schema`` show what a read with the
+    same options would do; engines read its splits with
+    :func:`jetliner_dist.reading.read_split`.
+    """
+    return _prepare(
+        source, columns=columns, storage_options=storage_options,
+        include_file_paths=include_file_paths, batch_rows=batch_rows, split_size=split_size,
+        max_workers=max_workers, max_block_size=max_block_size,
+    ).plan  # fmt: skip
 
 
 def iter_batches(
@@ -37,18 +73,38 @@ def iter_batches(
     *,
     columns: Sequence[str] | None = None,
     n_rows: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+    include_file_paths: str | None = None,
+    row_index_name: str | None = None,
     batch_rows: int | None = None,
-    max_block_size: int | None = None,
+    split_size: int | str | None = None,
+    max_workers: int | None = None,
+    max_block_size: int | str | None = None,
+    progress: ProgressMode = False,
 ) -> Iterator["pa.RecordBatch"]:
-    """Stream :class:`pyarrow.RecordBatch` objects of at most ``batch_rows`` rows.
+    """Stream :class:`pyarrow.RecordBatch` objects in file order.
 
-    Memory stays near one batch plus one read window, whatever the file's size.
-    ``columns`` selects top-level fields (output in that order), ``n_rows``
-    stops after that many rows, ``max_block_size`` bounds one block's
-    decompressed size (a guard against decompression bombs).
+    Memory stays near ``max_workers`` × (a window plus a few batches), whatever
+    the files' size. Options:
+
+    - ``columns``: top-level fields to read, in output order; the rest are skipped.
+    - ``n_rows``: stop after this many rows (pending work is cancelled).
+    - ``storage_options``: passed to fsspec for URLs (credentials, endpoint_url...).
+    - ``include_file_paths``: name of a column holding each row's file path.
+    - ``row_index_name``: name of a 0-based row number column, first.
+    - ``batch_rows``: rows per batch (default 65,536).
+    - ``split_size``: bytes per split ("64 MiB"); default keeps all workers busy.
+    - ``max_workers``: threads (default: all cores; 1 reads on this thread).
+    - ``max_block_size``: refuse blocks that decompress beyond this (bomb guard).
+    - ``progress``: False, True / "total", or "per-file" tqdm bars in bytes.
     """
-    request = _Request.make(source, columns, n_rows, batch_rows, max_block_size)
-    return request.batches()
+    prepared = _prepare(
+        source, columns=columns, storage_options=storage_options,
+        include_file_paths=include_file_paths, batch_rows=batch_rows, split_size=split_size,
+        max_workers=max_workers, max_block_size=max_block_size,
+    )  # fmt: skip
+    _check_rows(n_rows)
+    return prepared.batches(n_rows, row_index_name, progress, STREAM_QUEUE_DEPTH)
 
 
 def read_table(
@@ -56,14 +112,22 @@ def read_table(
     *,
     columns: Sequence[str] | None = None,
     n_rows: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+    include_file_paths: str | None = None,
+    row_index_name: str | None = None,
     batch_rows: int | None = None,
-    max_block_size: int | None = None,
+    split_size: int | str | None = None,
+    max_workers: int | None = None,
+    max_block_size: int | str | None = None,
+    progress: ProgressMode = False,
 ) -> "pa.Table":
     """Read Avro into a :class:`pyarrow.Table` (options as :func:`iter_batches`)."""
-    request = _Request.make(
-        source, columns, n_rows, batch_rows, max_block_size, default_rows=COLLECT_BATCH_ROWS
-    )
-    return request.table()
+    return _collect(
+        source, views=False, columns=columns, n_rows=n_rows, storage_options=storage_options,
+        include_file_paths=include_file_paths, row_index_name=row_index_name,
+        batch_rows=batch_rows, split_size=split_size, max_workers=max_workers,
+        max_block_size=max_block_size, progress=progress,
+    )[0]  # fmt: skip
 
 
 def read_avro(
@@ -71,8 +135,14 @@ def read_avro(
     *,
     columns: Sequence[str] | None = None,
     n_rows: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+    include_file_paths: str | None = None,
+    row_index_name: str | None = None,
     batch_rows: int | None = None,
-    max_block_size: int | None = None,
+    split_size: int | str | None = None,
+    max_workers: int | None = None,
+    max_block_size: int | str | None = None,
+    progress: ProgressMode = False,
 ) -> "pl.DataFrame":
     """Read Avro into a :class:`polars.DataFrame` (options as :func:`iter_batches`).
 
@@ -81,81 +151,299 @@ def read_avro(
     """
     from jetliner_dist.frames import to_polars
 
-    request = _Request.make(
-        source, columns, n_rows, batch_rows, max_block_size,
-        views=True, default_rows=COLLECT_BATCH_ROWS,
+    table, prepared = _collect(
+        source, views=True, columns=columns, n_rows=n_rows, storage_options=storage_options,
+        include_file_paths=include_file_paths, row_index_name=row_index_name,
+        batch_rows=batch_rows, split_size=split_size, max_workers=max_workers,
+        max_block_size=max_block_size, progress=progress,
     )  # fmt: skip
-    return to_polars(request.table(), request.program)
+    return to_polars(table, prepared.plan.spec, row_index_name)
 
 
-def read_avro_schema(source: Source) -> "pl.Schema":
-    """The Polars schema that reading ``source`` produces, from its header alone."""
-    from jetliner_dist.frames import polars_schema
+def read_avro_schema(
+    source: Source, *, storage_options: dict[str, Any] | None = None
+) -> "pl.Schema":
+    """The Polars schema that reading ``source`` produces, from headers alone."""
+    return plan(source, storage_options=storage_options).schema
 
-    byte_source = open_source(source)
-    return polars_schema(compile_program(inspect_file(byte_source).schema_json))
+
+def count_rows(source: Source, *, storage_options: dict[str, Any] | None = None) -> int:
+    """Count rows from block headers alone: no decompression, no decoding."""
+    from jetliner_dist.reading import count_file_rows
+
+    found = discover(source, storage_options)
+    workers = min(len(found.files), _cores())
+
+    def count(file):
+        return count_file_rows(found.source(file, storage_options), file)
+
+    if workers <= 1:
+        return sum(map(count, found.files))
+    with ThreadPoolExecutor(workers) as pool:
+        return sum(pool.map(count, found.files))
 
 
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """One read: where, what, and how."""
+class AvroReader:
+    """Iterate Polars DataFrames of ``batch_rows`` rows; a context manager.
 
-    source: ByteSource
-    file: AvroFile
-    program: Program
-    options: ReadOptions
-    n_rows: int | None
+    ``schema`` / ``arrow_schema`` come from the plan before any data is read;
+    ``rows_read`` counts the rows handed out so far. Options as
+    :func:`iter_batches`.
+    """
 
-    @classmethod
-    def make(
-        cls, source, columns, n_rows, batch_rows, max_block_size,
-        views: bool = False, default_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> "_Request":  # fmt: skip
-        """Validate options, read the header and compile the program.
-
-        ``views`` picks Arrow's view layout for strings, for Polars results;
-        ``default_rows`` is the batch size when the caller gives none.
-        """
-        if n_rows is not None and (not isinstance(n_rows, int) or n_rows < 0):
-            raise ValueError(f"n_rows must be a non-negative integer or None, got {n_rows!r}")
-        if columns is not None and isinstance(columns, str):
-            raise TypeError("columns must be a list of names, not a string")
-        options = ReadOptions(
-            batch_rows=_positive("batch_rows", batch_rows, default_rows),
-            max_block_size=_positive("max_block_size", max_block_size, DEFAULT_MAX_BLOCK_SIZE),
+    def __init__(self, source: Source, **options: Any) -> None:
+        n_rows = options.pop("n_rows", None)
+        row_index_name = options.pop("row_index_name", None)
+        progress = options.pop("progress", False)
+        _check_rows(n_rows)
+        self._prepared = _prepare(source, views=True, **options)
+        self._row_index_name = row_index_name
+        self._batches = self._prepared.batches(
+            n_rows, row_index_name, progress, STREAM_QUEUE_DEPTH
         )
-        byte_source = open_source(source)
-        file = inspect_file(byte_source)
-        program = compile_program(file.schema_json, columns, views=views)
-        return cls(byte_source, file, program, options, n_rows)
+        self.rows_read = 0
 
-    def batches(self) -> Iterator["pa.RecordBatch"]:
-        return read_blocks(self.source, self.file, self.program, self.options, n_rows=self.n_rows)
+    @property
+    def plan(self) -> Plan:
+        return self._prepared.plan
 
-    def table(self) -> "pa.Table":
-        import pyarrow as pa
+    @property
+    def schema(self) -> "pl.Schema":
+        from jetliner_dist.frames import polars_schema
 
-        return pa.Table.from_batches(list(self.batches()), schema=self.program.arrow_schema)
+        return polars_schema(self.plan.spec.program(), self.plan.spec.include_file_paths,
+                             self._row_index_name)  # fmt: skip
+
+    @property
+    def arrow_schema(self) -> "pa.Schema":
+        return _with_row_index(self.plan.arrow_schema, self._row_index_name)
+
+    def __iter__(self) -> "AvroReader":
+        return self
+
+    def __next__(self) -> "pl.DataFrame":
+        from jetliner_dist.frames import to_polars
+
+        batch = next(self._batches)
+        self.rows_read += batch.num_rows
+        return to_polars(batch, self.plan.spec, self._row_index_name)
+
+    def close(self) -> None:
+        """Stop reading and cancel pending work."""
+        self._batches.close()
+
+    def __enter__(self) -> "AvroReader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
-def open_source(source: Source | ByteSource) -> ByteSource:
-    """Turn what a user passed into a :class:`ByteSource`."""
-    if isinstance(source, (str, os.PathLike)):
-        return LocalFileSource.open(source)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return MemorySource(source)
-    if isinstance(source, (MemorySource, LocalFileSource, FileObjectSource)):
-        return source
-    if isinstance(source, io.IOBase) or hasattr(source, "read"):
-        return FileObjectSource(source)
-    raise SourceError(
-        f"cannot read from a {type(source).__name__}: pass a path, bytes or a binary file object"
-    )
+# -- the engine ----------------------------------------------------------------
 
 
-def _positive(name: str, value: int | None, default: int) -> int:
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+@dataclass
+class _Prepared:
+    """A plan and what the local engine needs beside it."""
+
+    plan: Plan
+    found: Discovered
+    workers: int
+
+    def batches(
+        self, n_rows: int | None, row_index_name: str | None, progress: ProgressMode,
+        queue_depth: int,
+    ) -> Iterator["pa.RecordBatch"]:  # fmt: skip
+        return _ordered_batches(self, n_rows, row_index_name, progress, queue_depth)
+
+
+def _prepare(
+    source: Source,
+    *,
+    views: bool = False,
+    columns: Sequence[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    include_file_paths: str | None = None,
+    batch_rows: int | None = None,
+    split_size: int | str | None = None,
+    max_workers: int | None = None,
+    max_block_size: int | str | None = None,
+    default_rows: int = DEFAULT_BATCH_ROWS,
+) -> _Prepared:
+    if columns is not None and isinstance(columns, str):
+        raise TypeError("columns must be a list of names, not a string")
+    workers = _cores() if max_workers is None else _positive("max_workers", max_workers)
+    found = discover(source, storage_options)
+    spec = ReadSpec(
+        schema_json=found.schema_json,
+        columns=None if columns is None else tuple(columns),
+        batch_rows=default_rows if batch_rows is None else _positive("batch_rows", batch_rows),
+        max_block_size=DEFAULT_MAX_BLOCK_SIZE if max_block_size is None else parse_size(max_block_size),
+        views=views,
+        include_file_paths=include_file_paths,
+        storage_options=storage_options,
+    )  # fmt: skip
+    try:
+        program = spec.program()  # a bad schema or unknown column fails here, before any data
+    except JetlinerDistError as exc:
+        raise exc.with_context(path=found.files[0].path) from None
+    if include_file_paths and include_file_paths in program.arrow_schema.names:
+        from jetliner_dist.errors import SchemaError
+
+        raise SchemaError(f"include_file_paths={include_file_paths!r} names an existing column")
+    size = default_split_size(found.files, workers) if split_size is None else parse_size(split_size)
+    return _Prepared(Plan(tuple(found.files), tuple(plan_splits(found.files, size)), spec), found, workers)
+
+
+def _collect(source: Source, *, views: bool, n_rows, row_index_name, progress, **options):
+    import pyarrow as pa
+
+    _check_rows(n_rows)
+    prepared = _prepare(source, views=views, default_rows=COLLECT_BATCH_ROWS, **options)
+    batches = list(prepared.batches(n_rows, row_index_name, progress, queue_depth=0))
+    schema = _with_row_index(prepared.plan.arrow_schema, row_index_name)
+    return pa.Table.from_batches(batches, schema=schema), prepared
+
+
+def _ordered_batches(prepared: _Prepared, n_rows, row_index_name, progress, queue_depth):
+    """Batches of every split, in plan order, with row limit and row index."""
+    plan_ = prepared.plan
+    bar = make_progress(progress, plan_.files)
+    offset = 0
+    try:
+        for batch in _run_splits(prepared, n_rows, bar, queue_depth):
+            if n_rows is not None and offset + batch.num_rows > n_rows:
+                batch = batch.slice(0, n_rows - offset)
+            if row_index_name is not None:
+                batch = _prepend(batch, row_index_name, _row_numbers(offset, batch.num_rows))
+            offset += batch.num_rows
+            yield batch
+            if n_rows is not None and offset >= n_rows:
+                return
+    finally:
+        bar.finish()
+
+
+def _run_splits(prepared: _Prepared, n_rows, bar, queue_depth) -> Iterator["pa.RecordBatch"]:
+    """Read splits on ``prepared.workers`` threads, yielding batches in order.
+
+    Each split is produced by one thread into its own queue (bounded by
+    ``queue_depth`` when streaming, 0 = unbounded when collecting); at most a
+    few splits past the one being consumed are in flight.
+    """
+    splits = prepared.plan.splits
+    spec = prepared.plan.spec
+
+    def read(split: Split, cancelled: Callable[[], bool] = lambda: False):
+        tracker = bar.tracker(split)
+        source = prepared.found.memory.get(split.file.path)
+        try:
+            for batch in read_split(split, spec, source=source, n_rows=n_rows, on_bytes=tracker):
+                yield batch
+                if cancelled():
+                    return
+        finally:
+            if tracker is not None:
+                tracker.done()
+
+    if prepared.workers == 1 or len(splits) == 1:  # no thread to hand work to
+        for split in splits:
+            yield from read(split)
+        return
+    yield from _threaded(splits, read, prepared.workers, queue_depth)
+
+
+_DONE = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _threaded(splits, read, workers: int, queue_depth: int):
+    cancel = threading.Event()
+    queues: dict[int, queue.Queue] = {}
+    ahead = workers if queue_depth else 4 * workers
+
+    def offer(q: queue.Queue, item: object) -> bool:
+        """Put ``item`` unless the read is cancelled first (never blocks for good)."""
+        while not cancel.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce(i: int) -> None:
+        q = queues[i]
+        try:
+            for batch in read(splits[i], cancel.is_set):
+                if not offer(q, batch):
+                    return
+            offer(q, _DONE)
+        except BaseException as exc:  # handed to the consumer, raised in order
+            offer(q, _Failed(exc))
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="jetliner-dist")
+    submitted = 0
+    try:
+        for i in range(len(splits)):
+            while submitted < len(splits) and submitted <= i + ahead:
+                queues[submitted] = queue.Queue(maxsize=queue_depth)
+                pool.submit(produce, submitted)
+                submitted += 1
+            q = queues.pop(i)
+            while True:
+                item = q.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield item
+    finally:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _row_numbers(offset: int, count: int):
+    """Row numbers as UInt32, the type of Polars' row index."""
+    import numpy as np
+    import pyarrow as pa
+
+    if offset + count > 2**32:
+        from jetliner_dist.errors import LimitExceededError
+
+        raise LimitExceededError("row_index_name counts past 2**32 rows (Polars' UInt32 index)")
+    return pa.array(np.arange(offset, offset + count, dtype=np.uint32))
+
+
+def _prepend(batch, name: str, column):
+    import pyarrow as pa
+
+    fields = [pa.field(name, column.type, False), *batch.schema]
+    return pa.RecordBatch.from_arrays([column, *batch.columns], schema=pa.schema(fields))
+
+
+def _with_row_index(schema, row_index_name: str | None):
+    import pyarrow as pa
+
+    if row_index_name is None:
+        return schema
+    return pa.schema([pa.field(row_index_name, pa.uint32(), False), *schema])
+
+
+def _cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _check_rows(n_rows: int | None) -> None:
+    if n_rows is not None and (isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0):
+        raise ValueError(f"n_rows must be a non-negative integer or None, got {n_rows!r}")
+
+
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value

@@ -9,7 +9,7 @@ window, whatever the file's size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +20,9 @@ import cramjam
 from isal.isal_zlib import crc32
 
 from jetliner_dist.avro.codecs import get_codec, snappy_size
-from jetliner_dist.avro.header import SYNC_SIZE, read_header
+from jetliner_dist.avro.header import SYNC_SIZE
 from jetliner_dist.avro.program import Program
+from jetliner_dist.planning import AvroFile, ReadSpec, Split
 from jetliner_dist.errors import (
     CorruptBlockError,
     DecodeError,
@@ -31,9 +32,12 @@ from jetliner_dist.errors import (
     SyncMarkerError,
     TruncatedError,
 )
-from jetliner_dist.sources import ByteSource
+from jetliner_dist.sources import ByteSource, source_for
 
 DEFAULT_BATCH_ROWS = 65_536
+# Reads that collect a whole table ask for batches this large; they end at
+# window ends instead (see ReadOptions.window_batches).
+COLLECT_BATCH_ROWS = 1 << 20
 DEFAULT_MAX_BLOCK_SIZE = 512 * 1024 * 1024
 DEFAULT_WINDOW = 8 * 1024 * 1024
 # Items of zero encoded size (nulls, empty records) one window may produce.
@@ -44,36 +48,15 @@ _FRAME_ROWS = 8192
 
 
 @dataclass(frozen=True, slots=True)
-class AvroFile:
-    """One Avro file as planning sees it: size and header facts, no data."""
-
-    path: str
-    size: int
-    codec: str
-    schema_json: str
-    sync: bytes
-    header_end: int
-
-
-@dataclass(frozen=True, slots=True)
 class ReadOptions:
     """Knobs of the streaming decoder (all have safe defaults)."""
 
     batch_rows: int = DEFAULT_BATCH_ROWS
     max_block_size: int = DEFAULT_MAX_BLOCK_SIZE
     window: int = DEFAULT_WINDOW
-
-
-def inspect_file(source: ByteSource) -> AvroFile:
-    """Read a file's header (and only its header)."""
-    try:
-        header = read_header(source.fetch, source.size)
-        get_codec(header.codec)  # an unknown codec fails here, before any data
-    except JetlinerDistError as exc:
-        raise exc.with_context(path=source.path) from None
-    return AvroFile(
-        source.path, source.size, header.codec, header.schema_json, header.sync, header.end
-    )
+    # End a batch at the end of each window too. Reads that collect a table
+    # want this: each batch's buffers are then sized once, never grown.
+    window_batches: bool = False
 
 
 def read_blocks(
@@ -85,21 +68,24 @@ def read_blocks(
     start: int | None = None,
     stop: int | None = None,
     n_rows: int | None = None,
-    first_block_index: int = 0,
+    first_block_index: int | None = 0,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Decode the blocks of ``file`` that start at ``start`` and whose preceding
     sync marker begins before ``stop`` (DESIGN §3.1), as record batches.
 
     ``start`` must be the offset of a block (the header's end, or just after a
-    validated sync marker); ``first_block_index`` is that block's index, used in
-    error messages. Yields at least one batch (an empty one if no rows).
+    validated sync marker); ``first_block_index`` is that block's index in the
+    file, for error messages (None when unknown: a split that starts mid-file
+    knows its byte offsets exactly but not how many blocks precede it). Yields at least one batch (an empty one if no rows).
+    ``on_bytes`` is called with the file bytes of each run of blocks decoded.
     """
-    reader = _BlockReader(source, file, program, options, n_rows, first_block_index)
+    reader = _BlockReader(source, file, program, options, n_rows, first_block_index, on_bytes)
     yield from reader.run(file.header_end if start is None else start, file.size if stop is None else stop)
 
 
 class _BlockReader:
-    def __init__(self, source, file, program, options, n_rows, first_block_index):
+    def __init__(self, source, file, program, options, n_rows, first_block_index, on_bytes):
         from jetliner_dist.avro import kernel  # numba loads on the first decode, not at import
 
         self.kernel = kernel
@@ -110,6 +96,7 @@ class _BlockReader:
         self.codec = get_codec(file.codec)
         self.rows_left = n_rows
         self.block_index = first_block_index
+        self.on_bytes = on_bytes
         batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
         self.builder = BatchBuilder(program, batch_rows)
         self.sync = np.frombuffer(file.sync, dtype=np.uint8)
@@ -142,14 +129,21 @@ class _BlockReader:
                     yielded = True
                     yield batch
                 last = blocks[owned - 1]
-                pos = buf_start + int(last[1] + last[2]) + SYNC_SIZE
-                self.block_index += owned
+                after = buf_start + int(last[1] + last[2]) + SYNC_SIZE
+                if self.on_bytes is not None:
+                    self.on_bytes(after - pos)
+                pos = after
+                if self.block_index is not None:
+                    self.block_index += owned
                 continue
             if count:
                 break  # the next block belongs to the next split
             status = int(self.frame_state[oc.FR_STATUS])
             if status not in (oc.FR_OK, oc.FR_MORE):
-                raise self._framing_error(status, pos, buf_start)
+                raise framing_error(
+                    status, self.frame_state, self.file.path, self.block_index, pos, buf_start,
+                    self.options.max_block_size,
+                )  # fmt: skip
             # The window is used up, or ends inside the next block: read on.
             if status == oc.FR_MORE and buf_start + len(buf) >= size:
                 raise TruncatedError(
@@ -177,10 +171,15 @@ class _BlockReader:
         builder = self.builder
         k = self.kernel
         p = self.program
+        # Records left in the window from each block on: what a call can decode.
+        left = np.cumsum(table[::-1, 2])[::-1]
         while int(state[oc.S_BLOCK]) < len(table) and self.rows_left != 0:
             room = builder.batch_rows - builder.rows
             if self.rows_left is not None:
                 room = min(room, self.rows_left)
+            block = int(state[oc.S_BLOCK])
+            wanted = min(room, int(left[block]) - int(state[oc.S_RECORD]))
+            builder.reserve(wanted)
             builder.save()
             resume = state[oc.S_BLOCK : oc.S_POS + 1].copy()
             status = k.decode_blocks(
@@ -192,7 +191,7 @@ class _BlockReader:
                 # Grow from what the failed call filled, then roll back to its start.
                 builder.make_room(
                     int(state[oc.S_COLUMN]), int(state[oc.S_WHICH]), int(state[oc.S_NEEDED]),
-                    builder.rows + int(state[oc.S_ROWS]), self.options.max_block_size,
+                    int(state[oc.S_ROWS]), wanted, self.options.max_block_size,
                 )
                 builder.restore()
                 state[oc.S_BLOCK : oc.S_POS + 1] = resume
@@ -205,7 +204,13 @@ class _BlockReader:
                 raise self._decode_error(status, starts)
             if builder.rows >= builder.batch_rows:
                 yield builder.finish()
+        if self.options.window_batches and builder.rows:
+            yield builder.finish()  # sized for this window: no growth, no copy
         del keep  # payload buffers live until their records are decoded
+
+    def _block(self, i: int) -> int | None:
+        """The file index of the window's block ``i``, if known."""
+        return None if self.block_index is None else self.block_index + i
 
     def _fetch(self, start: int, end: int):
         """Bytes [start, end), in a reused window buffer when the source allows.
@@ -245,7 +250,7 @@ class _BlockReader:
         except _Blame as blame:
             raise blame.error.with_context(
                 path=self.file.path,
-                block=self.block_index + blame.block,
+                block=self._block(blame.block),
                 offset=int(starts[blame.block]),
             ) from None
 
@@ -290,24 +295,6 @@ class _BlockReader:
         table[:, 0] = out.ctypes.data + ends - sizes
         return out
 
-    def _framing_error(self, status: int, pos: int, buf_start: int) -> JetlinerDistError:
-        detail = int(self.frame_state[oc.FR_DETAIL])
-        where = dict(path=self.file.path, block=self.block_index, offset=pos)
-        if status == oc.FR_SYNC:
-            where["offset"] = buf_start + int(self.frame_state[oc.FR_POS])
-            return SyncMarkerError("block does not end with the file's sync marker", **where)
-        if status == oc.FR_NEGATIVE_COUNT:
-            return CorruptBlockError(f"block has a negative record count ({detail})", **where)
-        if status == oc.FR_NEGATIVE_SIZE:
-            return CorruptBlockError(f"block has a negative byte size ({detail})", **where)
-        if status == oc.FR_TOO_LARGE:
-            return LimitExceededError(
-                f"block claims {detail} bytes, more than max_block_size "
-                f"({self.options.max_block_size}); raise it if the file is trusted",
-                **where,
-            )
-        return CorruptBlockError("block header has a varint longer than 10 bytes", **where)
-
     def _decode_error(self, status: int, starts: np.ndarray) -> JetlinerDistError:
         state = self.state
         i = int(state[oc.S_BLOCK])
@@ -315,10 +302,33 @@ class _BlockReader:
         return cls(
             message.format(detail=int(state[oc.S_COLUMN])),
             path=self.file.path,
-            block=self.block_index + i,
+            block=self._block(i),
             offset=int(starts[i]),
             record=int(state[oc.S_RECORD]),
         )
+
+
+def framing_error(
+    status: int, state: np.ndarray, path: str, block: int, pos: int, buf_start: int,
+    max_block_size: int,
+) -> JetlinerDistError:  # fmt: skip
+    """The typed error for a frame_blocks failure at file offset ``pos``."""
+    detail = int(state[oc.FR_DETAIL])
+    where = dict(path=path, block=block, offset=pos)
+    if status == oc.FR_SYNC:
+        where["offset"] = buf_start + int(state[oc.FR_POS])
+        return SyncMarkerError("block does not end with the file's sync marker", **where)
+    if status == oc.FR_NEGATIVE_COUNT:
+        return CorruptBlockError(f"block has a negative record count ({detail})", **where)
+    if status == oc.FR_NEGATIVE_SIZE:
+        return CorruptBlockError(f"block has a negative byte size ({detail})", **where)
+    if status == oc.FR_TOO_LARGE:
+        return LimitExceededError(
+            f"block claims {detail} bytes, more than max_block_size "
+            f"({max_block_size}); raise it if the file is trusted",
+            **where,
+        )
+    return CorruptBlockError("block header has a varint longer than 10 bytes", **where)
 
 
 _DECODE_ERRORS = {
@@ -359,3 +369,167 @@ class _Blame(Exception):
         super().__init__(block, error)
         self.block = block
         self.error = error
+
+
+def read_split(
+    split: Split,
+    spec: ReadSpec,
+    *,
+    source: ByteSource | None = None,
+    n_rows: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Decode one split: the worker-side entry point of every engine.
+
+    Finds the split's first block (a validated sync marker at or after
+    ``split.start``), decodes the blocks it owns and yields batches of the
+    plan's schema; a split that owns no block yields one empty batch.
+    ``source`` overrides opening ``split.file.path`` (in-memory sources).
+    """
+    file = split.file
+    if source is None:
+        source = source_for(file.path, file.size, spec.storage_options)
+    program = spec.program()
+    options = ReadOptions(
+        batch_rows=spec.batch_rows,
+        max_block_size=spec.max_block_size,
+        window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
+    )
+    first = find_first_block(source, file, split.start, split.end, options.max_block_size)
+    if first is None:
+        batches = read_blocks(source, file, program, options, start=file.size, stop=split.end)
+    else:
+        batches = read_blocks(
+            source, file, program, options, start=first, stop=split.end, n_rows=n_rows,
+            first_block_index=0 if first == file.header_end else None, on_bytes=on_bytes,
+        )  # fmt: skip
+    for batch in batches:
+        yield with_file_path(batch, spec, file.path)
+
+
+def output_schema(spec: ReadSpec) -> pa.Schema:
+    """The Arrow schema of the batches :func:`read_split` yields."""
+    schema = spec.program().arrow_schema
+    if spec.include_file_paths:
+        schema = schema.append(pa.field(spec.include_file_paths, _path_type(spec), False))
+    return schema
+
+
+def with_file_path(batch: pa.RecordBatch, spec: ReadSpec, path: str) -> pa.RecordBatch:
+    """``batch`` with the file path column, if the spec asks for one."""
+    if not spec.include_file_paths:
+        return batch
+    column = pa.repeat(pa.scalar(path, _path_type(spec)), batch.num_rows)
+    if batch.num_columns == 0:
+        return pa.RecordBatch.from_arrays([column], schema=output_schema(spec))
+    return batch.append_column(pa.field(spec.include_file_paths, column.type, False), column)
+
+
+def _path_type(spec: ReadSpec) -> pa.DataType:
+    return pa.string_view() if spec.views else pa.large_string()
+
+
+# How far a split scans for its first sync marker per request.
+_SCAN_WINDOW = 1024 * 1024
+
+
+def find_first_block(
+    source: ByteSource, file: AvroFile, start: int, end: int, max_block_size: int
+) -> int | None:
+    """The offset of the first block whose preceding sync marker begins in
+    [start, end), or None when there is none (DESIGN §3.1).
+
+    The 16 sync bytes can occur by chance inside record data or the header,
+    so a candidate counts only if the block after it frames: sane count and
+    size varints, and the sync marker again where that block ends.
+    """
+    if start <= file.header_end - SYNC_SIZE:
+        return file.header_end if file.header_end < file.size else None
+    pos = start
+    while pos < end:
+        window_end = min(pos + _SCAN_WINDOW, file.size)
+        window = bytes(source.fetch(pos, window_end))
+        found = window.find(file.sync)
+        while found != -1 and pos + found < end:
+            marker = pos + found
+            if _frames_after(source, file, marker, window, pos, max_block_size):
+                after = marker + SYNC_SIZE
+                return after if after < file.size else None
+            found = window.find(file.sync, found + 1)
+        if window_end >= file.size:
+            return None
+        pos = window_end - (SYNC_SIZE - 1)  # a marker may straddle two windows
+    return None
+
+
+def _frames_after(source, file, marker, window, window_start, max_block_size) -> bool:
+    """Whether the bytes after a candidate sync marker frame one block."""
+    from jetliner_dist.avro.binary import read_long
+
+    block = marker + SYNC_SIZE
+    if block == file.size:  # the file's final marker: a genuine one
+        return True
+    head = _read_at(source, window, window_start, block, min(20, file.size - block))
+    try:
+        count, used = read_long(head, 0)
+        size, used = read_long(head, used)
+    except JetlinerDistError:
+        return False
+    if count < 0 or size < 0 or size > max_block_size:
+        return False
+    tail = block + used + size
+    if tail + SYNC_SIZE > file.size:
+        return False
+    return _read_at(source, window, window_start, tail, SYNC_SIZE) == file.sync
+
+
+def _read_at(source, window: bytes, window_start: int, offset: int, length: int) -> bytes:
+    """Bytes [offset, offset + length) from the window when it has them."""
+    local = offset - window_start
+    if 0 <= local and local + length <= len(window):
+        return window[local : local + length]
+    return bytes(source.fetch(offset, offset + length))
+
+
+def count_file_rows(source: ByteSource, file: AvroFile) -> int:
+    """Rows of one file from its block headers: payloads are neither
+    decompressed nor decoded. Local files are mapped, so only the pages
+    holding block headers are touched."""
+    from jetliner_dist.avro import kernel
+
+    mapped = source.mapped() if hasattr(source, "mapped") else None
+    table = np.zeros((_FRAME_ROWS, 3), dtype=np.int64)
+    state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
+    sync = np.frombuffer(file.sync, dtype=np.uint8)
+    rows = 0
+    pos = file.header_end
+    index = 0
+    window = DEFAULT_WINDOW
+    try:
+        while pos < file.size:
+            if mapped is not None:
+                buf, base = mapped, 0
+            else:
+                buf = np.frombuffer(source.fetch(pos, min(pos + window, file.size)), np.uint8)
+                base = pos
+            count = kernel.frame_blocks(
+                buf, pos - base, sync, DEFAULT_MAX_BLOCK_SIZE, table, state
+            )
+            if count:
+                rows += int(table[:count, 0].sum())
+                index += count
+                pos = base + int(table[count - 1, 1] + table[count - 1, 2]) + SYNC_SIZE
+                window = DEFAULT_WINDOW
+                continue
+            status = int(state[oc.FR_STATUS])
+            if status == oc.FR_MORE and base + len(buf) < file.size:
+                window = max(2 * window, int(state[oc.FR_NEEDED]))
+                continue
+            if status == oc.FR_MORE:
+                raise TruncatedError("file ends inside a block", path=file.path, block=index, offset=pos)
+            if status != oc.FR_OK:
+                raise framing_error(status, state, file.path, index, pos, base, DEFAULT_MAX_BLOCK_SIZE)
+            break
+    finally:
+        del mapped
+    return rows

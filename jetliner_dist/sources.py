@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from jetliner_dist.errors import SourceError
 
@@ -65,6 +65,24 @@ class LocalFileSource:
         out = bytearray(max(end - start, 0))
         return out[: self.readinto(start, out)]
 
+    def mapped(self):
+        """The whole file as a read-only uint8 array backed by a memory map.
+
+        Lets a header walk (count_rows) touch only the pages it reads.
+        """
+        import mmap
+
+        import numpy as np
+
+        if self.size == 0:
+            return np.zeros(0, dtype=np.uint8)
+        try:
+            with open(self.path, "rb") as f:
+                view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise SourceError(f"cannot map {self.path!r}: {exc}", path=self.path) from exc
+        return np.frombuffer(view, dtype=np.uint8)[: self.size]
+
     def readinto(self, start: int, out) -> int:
         """Read from ``start`` into the writable buffer ``out``; returns the count.
 
@@ -107,3 +125,61 @@ class FileObjectSource:
             return self._file.read(end - start)
         except (OSError, ValueError) as exc:
             raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class FsspecSource:
+    """A file on any fsspec file system (``s3://``, ``gs://``, ``memory://`` ...).
+
+    Only the protocol, path and storage options travel; the file system is
+    made on first use in each process (fsspec caches instances), never shipped.
+    """
+
+    protocol: str
+    path: str
+    size: int
+    storage_options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"{self.protocol}://{self.path}"
+
+    def filesystem(self):
+        import fsspec
+
+        return fsspec.filesystem(self.protocol, **dict(self.storage_options))
+
+    def fetch(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        try:
+            return self.filesystem().cat_file(self.path, start=start, end=end)
+        except FileNotFoundError:
+            raise SourceError(f"no such object: {self.url!r}", path=self.url) from None
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.url!r}: {exc}", path=self.url) from exc
+
+
+def is_url(path: str) -> bool:
+    """True for ``protocol://...`` paths (``file://`` included)."""
+    return "://" in path
+
+
+def split_protocol(url: str) -> tuple[str, str]:
+    protocol, _, rest = url.partition("://")
+    return protocol, rest
+
+
+def source_for(path: str, size: int, storage_options: dict | None = None) -> ByteSource:
+    """The byte source of a path or URL that discovery found (size known)."""
+    if not is_url(path):
+        return LocalFileSource(path, size)
+    protocol, rest = split_protocol(path)
+    if protocol in ("file", "local"):
+        return LocalFileSource(rest, size)
+    return FsspecSource(protocol, rest, size, freeze_options(storage_options))
+
+
+def freeze_options(storage_options: dict | None) -> tuple[tuple[str, Any], ...]:
+    """Storage options as a hashable, picklable tuple (sorted by key)."""
+    return tuple(sorted((storage_options or {}).items()))

@@ -1,12 +1,16 @@
 """Column buffers the kernel writes into, and their assembly into Arrow.
 
 A :class:`BatchBuilder` owns one batch's worth of buffers (numpy arrays whose
-addresses go to the kernel), grows them when the kernel asks, and hands them
-to Arrow without copying when the batch is full. Capacities are learnt from the
-previous batch, so after the first batch the kernel rarely has to retry.
+addresses go to the kernel). Before each kernel call the reader reserves room
+for the rows that call will decode (block headers tell how many), sized by
+per-row figures learnt from earlier batches of the same program; if the kernel
+still runs out of space, the buffers grow and the call is retried. Full
+batches go to Arrow without copying.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import pyarrow as pa
@@ -17,13 +21,42 @@ from jetliner_dist.avro.datum import to_json_text
 from jetliner_dist.avro.program import ColumnSpec, Program
 from jetliner_dist.errors import DecodeError, LimitExceededError
 
-# Growth headroom over what the previous batch needed per row.
+# Headroom over the learnt per-row sizes.
 _HEADROOM = 1.15
-_MIN_SLOTS = 64
-_MIN_DATA = 1024
+# Growth factor when a buffer must grow inside a batch (amortizes copies).
+_GROWTH = 1.5
+_MIN_SLOTS = 16
+_MIN_DATA = 256
 SLACK = 16
 _DATA_KINDS = (oc.K_VAR, oc.K_VIEW)
 _VIEW_DATA_MAX = 2**31 - 1
+
+
+class SizeHints:
+    """Slots and data bytes per row of each column of one program.
+
+    Shared by every builder of the program (all splits, all threads): a new
+    split starts with what earlier batches learnt. Updates swap whole arrays,
+    so concurrent readers see one version or the other.
+    """
+
+    def __init__(self, columns: int) -> None:
+        self.slots_per_row = np.ones(columns)
+        self.data_per_row = np.full(columns, 16.0)
+
+    def learn(self, lens: np.ndarray, dlens: np.ndarray, rows: int) -> None:
+        self.slots_per_row = np.maximum(lens / rows, 1.0 / rows)
+        self.data_per_row = np.maximum(dlens / rows, 1.0 / rows)
+
+
+_HINTS: "weakref.WeakKeyDictionary[Program, SizeHints]" = weakref.WeakKeyDictionary()
+
+
+def _hints_for(program: Program) -> SizeHints:
+    hints = _HINTS.get(program)
+    if hints is None:
+        hints = _HINTS.setdefault(program, SizeHints(len(program.columns)))
+    return hints
 
 
 class BatchBuilder:
@@ -32,6 +65,7 @@ class BatchBuilder:
     def __init__(self, program: Program, batch_rows: int) -> None:
         self.program = program
         self.batch_rows = batch_rows
+        self.hints = _hints_for(program)
         n = len(program.columns)
         self.addrs = np.zeros((n, 3), dtype=np.int64)
         self.caps = np.zeros((n, 3), dtype=np.int64)
@@ -40,13 +74,17 @@ class BatchBuilder:
         self.nulls = np.zeros(n, dtype=np.int64)
         self.rows = 0
         self._buffers: list[list[np.ndarray | None]] = [[None, None, None] for _ in range(n)]
-        # Slots and data bytes per row, learnt from the last finished batch.
-        self._slots_per_row = np.ones(n)
-        self._data_per_row = np.full(n, 16.0)
         self._saved = (self.lens.copy(), self.dlens.copy(), self.nulls.copy())
         self._allocate()
 
     # -- the kernel's side ---------------------------------------------------
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` more rows, by the learnt per-row sizes."""
+        hints = self.hints
+        slots = self.lens + np.ceil(hints.slots_per_row * (rows * _HEADROOM)).astype(np.int64)
+        data = self.dlens + np.ceil(hints.data_per_row * (rows * _HEADROOM)).astype(np.int64)
+        self._grow_to(slots, data)
 
     def save(self) -> None:
         """Remember lengths before a kernel call (restored if it runs out of space)."""
@@ -59,35 +97,33 @@ class BatchBuilder:
         np.copyto(self.dlens, self._saved[1])
         np.copyto(self.nulls, self._saved[2])
 
-    def make_room(self, column: int, which: int, needed: int, rows_done: int, limit: int) -> None:
+    def make_room(
+        self, column: int, which: int, needed: int, rows_done: int, rows_wanted: int, limit: int
+    ) -> None:
         """Grow buffers after the kernel ran out of space, before :meth:`restore`.
 
-        Every column is projected from what it holds after ``rows_done`` rows
-        of this batch to the whole batch, so the columns that fill up together
-        (the items of several lists) grow together and one retry usually
-        suffices. ``column`` gets at least ``needed`` slots or data bytes
-        (``which``); data beyond ``limit`` means a corrupt or hostile file.
+        The failed call decoded ``rows_done`` of the ``rows_wanted`` rows asked
+        of it; every column is projected from what it took for those, so the
+        columns that fill up together (the items of several lists) grow
+        together and one retry usually suffices. ``column`` gets at least
+        ``needed`` slots or data bytes (``which``); data beyond ``limit`` means
+        a corrupt or hostile file.
         """
         if which == oc.BUF_DATA and needed > limit:
             raise LimitExceededError(
                 f"a batch needs more than {limit} bytes for one column; "
                 "lower batch_rows or raise max_block_size"
             )
-        scale = self.batch_rows / max(rows_done, 1) * _HEADROOM
-        for c, spec in enumerate(self.program.columns):
-            want_slots = int(self.lens[c] * scale)
-            want_data = int(self.dlens[c] * scale)
-            if c == column:
-                current = int(self.caps[c, which])
-                floor = max(needed, 2 * current)
-                if which == oc.BUF_DATA:
-                    want_data = max(want_data, floor)
-                else:
-                    want_slots = max(want_slots, floor)
-            if want_slots > self.caps[c, oc.BUF_VALUES]:
-                self._resize_slots(c, want_slots)
-            if spec.kind in _DATA_KINDS and want_data > self.caps[c, oc.BUF_DATA]:
-                self._resize_data(c, want_data)
+        base_slots, base_data = self._saved[0], self._saved[1]
+        scale = rows_wanted / max(rows_done, 1) * _HEADROOM
+        slots = base_slots + ((self.lens - base_slots) * scale).astype(np.int64)
+        data = base_data + ((self.dlens - base_data) * scale).astype(np.int64)
+        floor = max(needed, int(self.caps[column, which] * _GROWTH))
+        if which == oc.BUF_DATA:
+            data[column] = max(data[column], floor)
+        else:
+            slots[column] = max(slots[column], floor)
+        self._grow_to(slots, data)
 
     # -- the caller's side ---------------------------------------------------
 
@@ -101,7 +137,7 @@ class BatchBuilder:
             empty = pa.Array.from_buffers(pa.struct([]), rows, [None], children=[])
             batch = pa.RecordBatch.from_struct_array(empty)
         if rows:
-            self._learn(rows)
+            self.hints.learn(self.lens, self.dlens, rows)
         self.rows = 0
         self.lens[:] = 0
         self.dlens[:] = 0
@@ -111,20 +147,24 @@ class BatchBuilder:
 
     # -- buffers ---------------------------------------------------------------
 
-    def _learn(self, rows: int) -> None:
-        self._slots_per_row = np.maximum(self.lens / rows, 1.0 / rows)
-        self._data_per_row = np.maximum(self.dlens / rows, 1.0 / rows)
-
     def _allocate(self) -> None:
+        """Fresh, small buffers (the next batch must not write into this one's)."""
         for column, spec in enumerate(self.program.columns):
-            slots = max(int(self._slots_per_row[column] * self.batch_rows * _HEADROOM), _MIN_SLOTS)
             self._buffers[column] = [None, None, None]
             self.addrs[column] = 0
             self.caps[column] = 0
-            self._resize_slots(column, slots)
+            self._resize_slots(column, _MIN_SLOTS)
             if spec.kind in _DATA_KINDS:
-                data = int(self._data_per_row[column] * self.batch_rows * _HEADROOM)
-                self._resize_data(column, max(data, _MIN_DATA))
+                self._resize_data(column, _MIN_DATA)
+
+    def _grow_to(self, slots: np.ndarray, data: np.ndarray) -> None:
+        short_slots = np.flatnonzero(slots > self.caps[:, oc.BUF_VALUES])
+        for column in short_slots.tolist():
+            self._resize_slots(column, int(max(slots[column], self.caps[column, oc.BUF_VALUES] * _GROWTH)))
+        short_data = np.flatnonzero(data > self.caps[:, oc.BUF_DATA])
+        for column in short_data.tolist():
+            if self.program.columns[column].kind in _DATA_KINDS:
+                self._resize_data(column, int(max(data[column], self.caps[column, oc.BUF_DATA] * _GROWTH)))
 
     def _resize_slots(self, column: int, slots: int) -> None:
         spec = self.program.columns[column]

@@ -13,6 +13,7 @@ import base64
 import json
 import math
 import struct
+import sys
 from decimal import Decimal
 
 from jetliner_dist.avro.binary import read_bytes, read_long
@@ -26,14 +27,17 @@ from jetliner_dist.avro.schema import (
     Schema,
     UnionType,
 )
-from jetliner_dist.errors import DecodeError, TruncatedError
+from jetliner_dist.errors import DecodeError, LimitExceededError, TruncatedError
 
 def to_json_text(node: Schema, data: bytes) -> str:
     """Decode one value of ``node`` from ``data`` (all of it) to JSON text."""
     try:
         value, end = _decode(node, memoryview(data), 0)
     except RecursionError:
-        raise DecodeError("recursive value nests too deeply to render as JSON") from None
+        raise LimitExceededError(
+            "a recursive value nests too deeply to render as JSON text "
+            f"(more than about {sys.getrecursionlimit()} levels)"
+        ) from None
     if end != len(data):
         raise DecodeError("recursive value has trailing bytes")
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

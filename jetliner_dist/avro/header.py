@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from jetliner_dist.avro.binary import read_bytes, read_long
-from jetliner_dist.errors import CodecError, HeaderError, TruncatedError
+from jetliner_dist.errors import AvroFormatError, CodecError, HeaderError, TruncatedError
 
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
@@ -38,8 +38,20 @@ def parse_header(buf: bytes | memoryview) -> Header:
     """Parse a header from the start of a file; ``buf`` must hold all of it.
 
     Raises :class:`TruncatedError` when ``buf`` ends inside the header, so a
-    caller can retry with more bytes.
+    caller can retry with more bytes, and :class:`HeaderError` when it is
+    malformed.
     """
+    try:
+        return _parse_header(buf)
+    except TruncatedError:
+        raise
+    except AvroFormatError as exc:
+        if isinstance(exc, HeaderError):
+            raise
+        raise HeaderError(f"malformed header: {exc.message}", offset=exc.offset) from None
+
+
+def _parse_header(buf: bytes | memoryview) -> Header:
     if len(buf) < len(MAGIC):
         raise TruncatedError("file is shorter than the Avro magic", offset=0)
     if bytes(buf[:4]) != MAGIC:

@@ -1,0 +1,186 @@
+"""Discovery: turn what the user passed into files with sizes and headers.
+
+All I/O that planning needs happens here and finishes before planning starts:
+listing (sizes come from the listing, no request per file), then the headers
+of all files, read concurrently.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from jetliner_dist.avro.codecs import get_codec
+from jetliner_dist.avro.header import read_header
+from jetliner_dist.errors import JetlinerDistError, SourceError
+from jetliner_dist.planning import AvroFile, check_same_schema
+from jetliner_dist.sources import (
+    ByteSource,
+    FileObjectSource,
+    MemorySource,
+    is_url,
+    source_for,
+    split_protocol,
+)
+
+_GLOB_CHARS = frozenset("*?[")
+# Header reads in flight at once: object stores reward concurrency.
+HEADER_THREADS = 32
+
+
+@dataclass
+class Discovered:
+    """Files in order, their shared writer schema, and sources that cannot be
+    reopened from a path (bytes, file objects), keyed by their path."""
+
+    files: list[AvroFile]
+    schema_json: str
+    memory: dict[str, ByteSource] = field(default_factory=dict)
+
+    def source(self, file: AvroFile, storage_options: dict | None) -> ByteSource:
+        return self.memory.get(file.path) or source_for(file.path, file.size, storage_options)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    path: str
+    size: int
+    version: str | None = None
+
+
+def discover(source: Any, storage_options: dict | None = None) -> Discovered:
+    """List ``source`` and read every file's header."""
+    memory: dict[str, ByteSource] = {}
+    entries: list[_Entry] = []
+    for item in _items(source):
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            name = "<bytes>" if not memory else f"<bytes {len(memory)}>"
+            src: ByteSource = MemorySource(item, path=name)
+        elif isinstance(item, (io.IOBase,)) or hasattr(item, "read"):
+            src = FileObjectSource(item)
+            if src.path in memory:
+                src.path = f"{src.path} <{len(memory)}>"
+        else:
+            entries.extend(_expand(os.fspath(item), storage_options))
+            continue
+        memory[src.path] = src
+        entries.append(_Entry(src.path, src.size))
+    if not entries:
+        raise SourceError(f"no Avro files found in {source!r}")
+    sources = [memory.get(e.path) or source_for(e.path, e.size, storage_options) for e in entries]
+    headers = _read_headers(entries, sources)
+    schema = check_same_schema(headers)
+    return Discovered([file for file, _ in headers], schema, memory)
+
+
+def _items(source: Any) -> Iterable[Any]:
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise SourceError("the list of sources is empty")
+        return source
+    return [source]
+
+
+def _expand(path: str, storage_options: dict | None) -> list[_Entry]:
+    """The files a path, glob or directory names, sorted, with sizes."""
+    if is_url(path):
+        protocol, rest = split_protocol(path)
+        if protocol not in ("file", "local"):
+            return _expand_fsspec(protocol, rest, storage_options)
+        path = rest
+    return _expand_local(path)
+
+
+def _expand_local(path: str) -> list[_Entry]:
+    if _GLOB_CHARS & set(path):
+        names = sorted(p for p in globbing.glob(path, recursive=True) if os.path.isfile(p))
+        if not names:
+            raise SourceError(f"no files match {path!r}", path=path)
+    elif os.path.isdir(path):
+        names = sorted(
+            os.path.join(root, name)
+            for root, dirs, files in os.walk(path)
+            for name in files
+            if _is_data_file(name)
+        )
+        if not names:
+            raise SourceError(f"directory {path!r} has no .avro files", path=path)
+    else:
+        names = [path]
+    entries = []
+    for name in names:
+        try:
+            stat = os.stat(name)
+        except FileNotFoundError:
+            raise SourceError(f"no such file: {name!r}", path=name) from None
+        except OSError as exc:
+            raise SourceError(f"cannot open {name!r}: {exc}", path=name) from exc
+        entries.append(_Entry(name, stat.st_size, str(stat.st_mtime_ns)))
+    return entries
+
+
+def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> list[_Entry]:
+    import fsspec
+
+    fs = fsspec.filesystem(protocol, **(storage_options or {}))
+    url = f"{protocol}://{path}"
+    try:
+        if _GLOB_CHARS & set(path):
+            found = fs.glob(path, detail=True)
+        elif fs.isdir(path):
+            found = {
+                name: info
+                for name, info in fs.find(path, detail=True).items()
+                if _is_data_file(name.rsplit("/", 1)[-1])
+            }
+        else:
+            found = {path: fs.info(path)}
+    except FileNotFoundError:
+        raise SourceError(f"no such object: {url!r}", path=url) from None
+    except OSError as exc:
+        raise SourceError(f"cannot list {url!r}: {exc}", path=url) from exc
+    entries = [
+        _Entry(f"{protocol}://{name.split('://')[-1]}", int(info["size"]), _version(info))
+        for name, info in sorted(found.items())
+        if info.get("type", "file") != "directory"
+    ]
+    if not entries:
+        raise SourceError(f"no Avro files match {url!r}", path=url)
+    return entries
+
+
+def _version(info: dict) -> str | None:
+    for key in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return None
+
+
+def _is_data_file(name: str) -> bool:
+    """Avro files of a directory: ``*.avro``, not hidden (``.x``, ``_SUCCESS``)."""
+    return name.endswith(".avro") and not name.startswith((".", "_"))
+
+
+def _read_headers(
+    entries: Sequence[_Entry], sources: Sequence[ByteSource]
+) -> list[tuple[AvroFile, str]]:
+    if len(entries) == 1:
+        return [_header(entries[0], sources[0])]
+    with ThreadPoolExecutor(min(HEADER_THREADS, len(entries))) as pool:
+        return list(pool.map(_header, entries, sources))
+
+
+def _header(entry: _Entry, source: ByteSource) -> tuple[AvroFile, str]:
+    try:
+        header = read_header(source.fetch, entry.size)
+        get_codec(header.codec)  # an unknown codec fails here, before any data
+    except JetlinerDistError as exc:
+        raise exc.with_context(path=entry.path) from None
+    file = AvroFile(
+        entry.path, entry.size, header.codec, header.sync, header.end, entry.version
+    )
+    return file, header.schema_json

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "JetlinerDistError",
     "SourceError",
+    "ObjectChangedError",
     "SchemaError",
     "AvroFormatError",
     "HeaderError",
@@ -86,6 +87,14 @@ def _rebuild(cls, message, path, block, offset, record):
 
 class SourceError(JetlinerDistError, OSError):
     """A source cannot be listed, opened or read (missing file, permission, I/O)."""
+
+
+class ObjectChangedError(SourceError):
+    """An object changed (ETag, version or size) or vanished after it was planned.
+
+    Reading on would decode a mix of old and new bytes; plan again to read the
+    new content.
+    """
 
 
 class SchemaError(JetlinerDistError, ValueError):

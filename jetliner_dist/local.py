@@ -376,8 +376,7 @@ def _threaded(splits, read, workers: int, queue_depth: int):
                 continue
         return False
 
-    def produce(i: int) -> None:
-        q = queues[i]
+    def produce(i: int, q: queue.Queue) -> None:
         try:
             for batch in read(splits[i], cancel.is_set):
                 if not offer(q, batch):
@@ -392,7 +391,7 @@ def _threaded(splits, read, workers: int, queue_depth: int):
         for i in range(len(splits)):
             while submitted < len(splits) and submitted <= i + ahead:
                 queues[submitted] = queue.Queue(maxsize=queue_depth)
-                pool.submit(produce, submitted)
+                pool.submit(produce, submitted, queues[submitted])
                 submitted += 1
             q = queues.pop(i)
             while True:

@@ -404,6 +404,30 @@ class ArrowShapeError(AssertionError):
     """The Arrow data does not have the shape the writer schema calls for."""
 
 
+class _Invalid:
+    """A slot whose content breaks the mapping (no union branch set, bad JSON
+    text, enum index out of range). Under a null parent the slot is undefined
+    and harmless, so the error is raised only if the slot survives to the
+    output (see :func:`_raise_invalid`)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _raise_invalid(value: Any) -> None:
+    """Raise ArrowShapeError for the first :class:`_Invalid` inside ``value``."""
+    if isinstance(value, _Invalid):
+        raise ArrowShapeError(value.message)
+    if isinstance(value, dict):
+        for item in value.values():
+            _raise_invalid(item)
+    elif isinstance(value, list):
+        for item in value:
+            _raise_invalid(item)
+
+
 def arrow_to_canonical(
     table: pa.Table | pa.RecordBatch,
     writer_schema: Any,
@@ -424,7 +448,9 @@ def arrow_to_canonical(
             raise ArrowShapeError(
                 f"a non-record schema reads as one column 'value', got {table.column_names}"
             )
-        return _convert_chunked(root, table.column(0), (), "$")
+        values = _convert_chunked(root, table.column(0), (), "$")
+        _raise_invalid(values)
+        return values
     fields = dict(root.fields)
     names = root.field_names if columns is None else list(columns)
     if table.column_names != names:
@@ -436,7 +462,9 @@ def arrow_to_canonical(
         _convert_chunked(fields[name], table.column(i), stack, f"$.{name}")
         for i, name in enumerate(names)
     ]
-    return [dict(zip(names, row)) for row in zip(*converted)]
+    rows = [dict(zip(names, row)) for row in zip(*converted)]
+    _raise_invalid(rows)
+    return rows
 
 
 def _convert_chunked(node: Node, column: pa.ChunkedArray, stack: tuple, path: str) -> list:
@@ -489,7 +517,7 @@ def _convert_json_text(arr: pa.Array, path: str) -> list:
         try:
             values.append(json.loads(text))
         except ValueError as exc:
-            raise ArrowShapeError(f"at {path}: invalid JSON text {text!r}: {exc}") from None
+            values.append(_Invalid(f"at {path}: invalid JSON text {text!r}: {exc}"))
     return values
 
 
@@ -525,12 +553,11 @@ def _convert_union(node: Union_, arr: pa.Array, stack: tuple, path: str) -> list
             values.append(None)
             continue
         chosen = [i for i, mask in enumerate(selected) if mask[row]]
-        _expect(
-            len(chosen) == 1,
-            f"{path}[row {row}]",
-            f"exactly one union branch must be set, got {[expected[i] for i in chosen]}",
-        )
-        values.append(children[chosen[0]][row])
+        if len(chosen) == 1:
+            values.append(children[chosen[0]][row])
+        else:
+            values.append(_Invalid(f"at {path}[row {row}]: exactly one union branch must be "
+                                   f"set, got {[expected[i] for i in chosen]}"))
     return values
 
 
@@ -576,7 +603,15 @@ def _convert_enum(node: Enum, arr: pa.Array, path: str) -> list:
         path,
         f"enum dictionary {dictionary} != schema symbols {node.symbols}",
     )
-    return [None if i is None else dictionary[i] for i in arr.indices.to_pylist()]
+    return [_symbol(dictionary, i, path) for i in arr.indices.to_pylist()]
+
+
+def _symbol(dictionary: list, index: int | None, path: str) -> Any:
+    if index is None:
+        return None
+    if 0 <= index < len(dictionary):
+        return dictionary[index]
+    return _Invalid(f"at {path}: enum index {index} outside {len(dictionary)} symbols")
 
 
 def _convert_fixed(node: Fixed, arr: pa.Array, path: str) -> list:

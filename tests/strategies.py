@@ -189,7 +189,9 @@ def _type(draw, ctx: _Context, depth: int, namespace: str, allow_union: bool) ->
     if kind == "record":
         return _record(draw, ctx, depth, namespace)
     if kind == "nullable":
-        inner = _type(draw, ctx, depth, namespace, allow_union=False)[0]
+        inner, read_class = _type(draw, ctx, depth, namespace, allow_union=False)
+        if read_class[0] == "None":  # ["null", "null"] is not a valid union
+            inner = "int"
         branches = ["null", inner] if draw(st.booleans()) else [inner, "null"]
         return branches, ("union", None)
     if kind == "union":
@@ -254,8 +256,11 @@ def _logical_class(logical: str) -> tuple:
 
 def _enum(draw, ctx: _Context, namespace: str) -> tuple:
     schema = _named_header(draw, ctx, "E", namespace)
-    schema.update(type="enum", symbols=draw(st.lists(_IDENT, min_size=1, max_size=4,
-                                                     unique=True)))
+    if draw(st.integers(0, 9)):
+        symbols = draw(st.lists(_IDENT, min_size=1, max_size=4, unique=True))
+    else:  # more than 127 symbols: indexes take two varint bytes
+        symbols = [f"S{i}" for i in range(draw(st.integers(120, 300)))]
+    schema.update(type="enum", symbols=symbols)
     return _define(ctx, schema, namespace, ("str", None))
 
 
@@ -332,20 +337,19 @@ def _union(draw, ctx: _Context, depth: int, namespace: str) -> list:
     wanted = draw(st.integers(2, 4))
     branches: list = []
     classes: list[tuple] = []
-    unnamed: set[str] = set()
+    identities: set[str] = set()
     for _ in range(wanted * 3):
         if len(branches) == wanted:
             break
         snap = ctx.snapshot()
         branch, read_class = _type(draw, ctx, depth, namespace, allow_union=False)
-        key = _unnamed_key(branch)
-        if (key and key in unnamed) or read_class[0] == "None" or _clashes(read_class, classes):
+        identity = _branch_identity(branch, namespace, ctx)
+        if identity in identities or read_class[0] == "None" or _clashes(read_class, classes):
             ctx.restore(snap)  # drop definitions made by the rejected branch
             continue
         branches.append(branch)
         classes.append(read_class)
-        if key:
-            unnamed.add(key)
+        identities.add(identity)
     if len(branches) < 2:
         return ["null", branches[0]] if branches else ["null", "int"]
     if draw(st.booleans()):
@@ -353,14 +357,18 @@ def _union(draw, ctx: _Context, depth: int, namespace: str) -> list:
     return branches
 
 
-def _unnamed_key(schema: Any) -> str | None:
-    """Avro allows one branch per unnamed type (logical annotations don't count)."""
+def _branch_identity(schema: Any, namespace: str, ctx: _Context) -> str:
+    """What Avro allows once per union: a named type's fullname, or an unnamed
+    type (logical annotations don't count)."""
     if isinstance(schema, dict):
         kind = schema["type"]
-        return None if kind in ("record", "enum", "fixed") else kind
-    if isinstance(schema, str) and schema in _PRIMITIVE_CLASS:
+        if kind not in ("record", "enum", "fixed"):
+            return kind
+        return _join(schema.get("namespace", namespace), schema["name"])
+    if schema in _PRIMITIVE_CLASS:
         return schema
-    return None  # a reference to a named type
+    local = _join(namespace, schema)
+    return local if "." not in schema and local in ctx.named else schema
 
 
 def _clashes(read_class: tuple, taken: list[tuple]) -> bool:
@@ -468,9 +476,10 @@ def _primitive_value(draw, kind: str) -> Any:
         return draw(st.floats(width=32))
     if kind == "double":
         return draw(st.floats())
+    long = draw(st.integers(0, 19)) == 0  # past 127 bytes: two-byte length varints
     if kind == "bytes":
-        return draw(st.binary(max_size=12))
-    return draw(st.text(max_size=8))
+        return draw(st.binary(min_size=100, max_size=300) if long else st.binary(max_size=12))
+    return draw(st.text(min_size=60, max_size=200) if long else st.text(max_size=8))
 
 
 def _annotated_value(draw, schema: dict) -> Any:
@@ -548,4 +557,5 @@ def avro_cases(draw, max_records: int = 25, min_fields: int | None = None) -> Ca
 
 
 codecs = st.sampled_from(CODECS)
-sync_intervals = st.integers(1, 400)
+# Mostly tiny blocks (many per file); sometimes fastavro's default (one block).
+sync_intervals = st.integers(1, 400) | st.just(16000)

@@ -336,6 +336,7 @@ def test_general_union_is_a_struct_of_branches():
         mask=pa.array([False, False, False, False, True]),
     )
     assert one(schema, arr) == [5, "s", {"a": 9}, [1], None]
+    assert one(schema, arr.slice(1, 3)) == ["s", {"a": 9}, [1]]
 
 
 def test_general_union_with_two_branches_set_is_a_shape_error():
@@ -350,6 +351,25 @@ def test_union_struct_names_must_follow_the_branch_types():
         [pa.array([1], pa.int32()), pa.array([None], pa.large_string())], names=["a", "b"])
     with pytest.raises(ArrowShapeError, match="union struct fields"):
         one(["int", "string"], arr)
+
+
+def test_slots_under_a_null_parent_are_ignored_but_reported_when_visible():
+    """Children of a null struct are undefined: a union with no branch set there
+    is harmless, but the same slot under a valid parent is a shape error."""
+    union = pa.StructArray.from_arrays(
+        [pa.array([None], pa.int32()), pa.array([None], pa.large_string())],
+        names=["int", "string"])
+    enum = pa.DictionaryArray.from_arrays(pa.array([7], pa.int32()), ["A"], safe=False)
+    inner = record(("u", ["int", "string"]),
+                   ("e", {"type": "enum", "name": "E", "symbols": ["A"]}), name="In")
+    for mask, ok in ((True, True), (False, False)):
+        parent = pa.StructArray.from_arrays([union, enum], names=["u", "e"],
+                                            mask=pa.array([mask]))
+        if ok:
+            assert one(["null", inner], parent) == [None]
+        else:
+            with pytest.raises(ArrowShapeError, match="exactly one union branch"):
+                one(["null", inner], parent)
 
 
 def test_single_branch_union_is_its_branch():

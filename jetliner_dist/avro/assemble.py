@@ -80,11 +80,21 @@ class BatchBuilder:
     # -- the kernel's side ---------------------------------------------------
 
     def reserve(self, rows: int) -> None:
-        """Make room for ``rows`` more rows, by the learnt per-row sizes."""
+        """Make room for ``rows`` more rows, by the learnt per-row sizes.
+
+        Aligned columns get exactly one slot per row: the kernel writes them
+        by row number without checking their capacity.
+        """
         hints = self.hints
         slots = self.lens + np.ceil(hints.slots_per_row * (rows * _HEADROOM)).astype(np.int64)
+        slots[self.program.aligned] = self.rows + rows
         data = self.dlens + np.ceil(hints.data_per_row * (rows * _HEADROOM)).astype(np.int64)
         self._grow_to(slots, data)
+
+    def add_rows(self, rows: int) -> None:
+        """Count ``rows`` decoded rows; aligned columns' lengths follow the rows."""
+        self.rows += rows
+        self.lens[self.program.aligned] = self.rows
 
     def save(self) -> None:
         """Remember lengths before a kernel call (restored if it runs out of space)."""

@@ -46,7 +46,7 @@ def parse_header(buf: bytes | memoryview) -> Header:
     except TruncatedError:
         raise
     except AvroFormatError as exc:
-        if isinstance(exc, HeaderError):
+        if isinstance(exc, (HeaderError, CodecError)):
             raise
         raise HeaderError(f"malformed header: {exc.message}", offset=exc.offset) from None
 

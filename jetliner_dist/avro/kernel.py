@@ -29,6 +29,8 @@ from jetliner_dist.avro.memory import (
     store_i64,
 )
 from jetliner_dist.avro.opcodes import (
+    ALIGNED,
+    COLUMN_MASK,
     FR_DETAIL,
     FR_MORE,
     FR_NEEDED,
@@ -86,6 +88,7 @@ from jetliner_dist.avro.opcodes import (
     S_NEEDED,
     S_POS,
     S_RECORD,
+    S_ROW_BASE,
     S_ROWS,
     S_STATUS,
     S_WHICH,
@@ -137,6 +140,8 @@ def _read_long(base, pos, end):
             return 0, -ST_VARINT
         byte = load_u8(base + pos)
         pos += 1
+        if shift == 63 and byte > 1:  # the tenth byte holds only bit 63
+            return 0, -ST_VARINT
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
             break
@@ -161,8 +166,16 @@ def _need(state, column, needed, which):
 
 
 @njit(inline="always")
-def _slot(column, addrs, caps, lens, state):
-    """Reserve the next slot of ``column`` as valid: its index, or -1 if full."""
+def _slot(column, row, addrs, caps, lens, state):
+    """Reserve the next slot of ``column`` as valid: its index, or -1 if full.
+
+    An aligned column's slot is the row (its capacity was reserved up front).
+    """
+    if column >= ALIGNED:
+        validity = _get(addrs, 3 * (column - ALIGNED))
+        if validity != 0:
+            _set_bit(validity, row, 1)
+        return row
     index = _get(lens, column)
     if index >= _get(caps, 3 * column + BUF_VALUES):
         _need(state, column, index + 1, BUF_VALUES)
@@ -175,12 +188,17 @@ def _slot(column, addrs, caps, lens, state):
 
 
 @njit
-def _fill_null(column, kinds, widths, addrs, caps, lens, nulls, state):
+def _fill_null(column, row, kinds, widths, addrs, caps, lens, nulls, state):
     """Append a null slot to ``column`` (a branch not taken, a null union)."""
-    index = _get(lens, column)
-    if index >= _get(caps, 3 * column + BUF_VALUES):
-        _need(state, column, index + 1, BUF_VALUES)
-        return False
+    if column >= ALIGNED:
+        column -= ALIGNED
+        index = row
+    else:
+        index = _get(lens, column)
+        if index >= _get(caps, 3 * column + BUF_VALUES):
+            _need(state, column, index + 1, BUF_VALUES)
+            return False
+        _put(lens, column, index + 1)
     kind = _get(kinds, column)
     values = _get(addrs, 3 * column + BUF_VALUES)
     if kind == K_BITS:
@@ -196,7 +214,6 @@ def _fill_null(column, kinds, widths, addrs, caps, lens, nulls, state):
     if validity != 0:
         _set_bit(validity, index, 0)
         _put(nulls, column, _get(nulls, column) + 1)
-    _put(lens, column, index + 1)
     return True
 
 
@@ -274,22 +291,25 @@ def _copy_words(target, source, count, source_end):
 
 
 @njit(inline="always")
-def _append_bytes(column, source, count, source_end, view, text, addrs, caps, lens, dlens, state):
+def _append_bytes(
+    column, row, source, count, source_end, view, text, addrs, caps, lens, dlens, state
+):
     """Append ``count`` bytes at ``source`` as one slot of a K_VAR or K_VIEW column.
 
     Returns ST_OK, ST_NEED_SPACE or (``text``) ST_UTF8. K_VIEW follows Arrow's
     view layout: the length, then the bytes inline when they fit in 12, else a
     4-byte prefix, buffer 0 and the offset into the data buffer.
     """
-    used = _get(dlens, column)
+    c = column & COLUMN_MASK
+    used = _get(dlens, c)
     stored = 0 if view and count <= 12 else count
-    if used + stored > _get(caps, 3 * column + BUF_DATA):
-        _need(state, column, used + stored, BUF_DATA)
+    if used + stored > _get(caps, 3 * c + BUF_DATA):
+        _need(state, c, used + stored, BUF_DATA)
         return ST_NEED_SPACE
-    index = _slot(column, addrs, caps, lens, state)
+    index = _slot(column, row, addrs, caps, lens, state)
     if index < 0:
         return ST_NEED_SPACE
-    values = _get(addrs, 3 * column + BUF_VALUES)
+    values = _get(addrs, 3 * c + BUF_VALUES)
     if view:
         slot = values + 16 * index
         store_i64(slot, count)  # length, then zeroed inline bytes
@@ -299,13 +319,13 @@ def _append_bytes(column, source, count, source_end, view, text, addrs, caps, le
         else:
             store_i32(slot + 4, load_u32(source))  # prefix
             store_i32(slot + 12, used)  # buffer 0, this offset
-            seen = _copy_words(_get(addrs, 3 * column + BUF_DATA) + used, source, count, source_end)
+            seen = _copy_words(_get(addrs, 3 * c + BUF_DATA) + used, source, count, source_end)
     else:
-        seen = _copy_words(_get(addrs, 3 * column + BUF_DATA) + used, source, count, source_end)
+        seen = _copy_words(_get(addrs, 3 * c + BUF_DATA) + used, source, count, source_end)
         _put(values, index + 1, used + count)
     if text and (seen & _HIGH_BITS) != 0 and not _valid_utf8(source, source + count):
         return ST_UTF8
-    _put(dlens, column, used + stored)
+    _put(dlens, c, used + stored)
     return ST_OK
 
 
@@ -334,16 +354,17 @@ def _hex_digit(nibble):
 
 
 @njit
-def _write_uuid(source, column, addrs, caps, lens, dlens, state):
+def _write_uuid(source, column, row, addrs, caps, lens, dlens, state):
     """16 bytes → the 36-character canonical lowercase form."""
-    used = _get(dlens, column)
-    if used + 36 > _get(caps, 3 * column + BUF_DATA):
-        _need(state, column, used + 36, BUF_DATA)
+    c = column & COLUMN_MASK
+    used = _get(dlens, c)
+    if used + 36 > _get(caps, 3 * c + BUF_DATA):
+        _need(state, c, used + 36, BUF_DATA)
         return False
-    index = _slot(column, addrs, caps, lens, state)
+    index = _slot(column, row, addrs, caps, lens, state)
     if index < 0:
         return False
-    out = _get(addrs, 3 * column + BUF_DATA) + used
+    out = _get(addrs, 3 * c + BUF_DATA) + used
     written = 0
     for k in range(16):
         if k == 4 or k == 6 or k == 8 or k == 10:
@@ -353,8 +374,8 @@ def _write_uuid(source, column, addrs, caps, lens, dlens, state):
         store_i8(out + written, _hex_digit(byte >> 4))
         store_i8(out + written + 1, _hex_digit(byte & 15))
         written += 2
-    _put(dlens, column, used + 36)
-    _put(_get(addrs, 3 * column + BUF_VALUES), index + 1, used + 36)
+    _put(dlens, c, used + 36)
+    _put(_get(addrs, 3 * c + BUF_VALUES), index + 1, used + 36)
     return True
 
 
@@ -365,6 +386,12 @@ def _push(stack, sp, kind, pc, stop):
     store_i64(frame + 8 * F_PC, pc)
     store_i64(frame + 8 * F_END, stop)
     return frame
+
+
+@njit(inline="always")
+def _list_index(column, row, lens):
+    """The slot of a list being closed: reserved when it opened."""
+    return row if column >= ALIGNED else _get(lens, column) - 1
 
 
 _SIGNATURE = types.int64(
@@ -420,6 +447,7 @@ def decode_blocks(
     record_min = limits_array[L_RECORD_MIN_BYTES]
     zero_limit = limits_array[L_ZERO_SIZE_ITEMS]
 
+    row_base = state_array[S_ROW_BASE]
     block = state_array[S_BLOCK]
     record = state_array[S_RECORD]
     pos = state_array[S_POS]
@@ -449,6 +477,7 @@ def decode_blocks(
                     break
         while record < count and rows < max_rows:
             record_pos = pos
+            row = row_base + rows
             sp = 0
             pc = _get(seqs, 2 * root)
             stop = _get(seqs, 2 * root + 1)
@@ -467,7 +496,7 @@ def decode_blocks(
                         column = load_i64(frame + 8 * F_COLUMN)
                         start = load_i64(frame + 8 * F_REMAINING)
                         status = _append_bytes(
-                            column, base + start, pos - start, base + end, False, False,
+                            column, row, base + start, pos - start, base + end, False, False,
                             addrs, caps, lens, dlens, state,
                         )  # fmt: skip
                         if status != ST_OK:
@@ -515,8 +544,8 @@ def decode_blocks(
                         continue
                     column = load_i64(frame + 8 * F_COLUMN)
                     if column >= 0:
-                        offsets = _get(addrs, 3 * column + BUF_VALUES)
-                        index = _get(lens, column) - 1
+                        offsets = _get(addrs, 3 * (column & COLUMN_MASK) + BUF_VALUES)
+                        index = _list_index(column, row, lens)
                         _put(offsets, index + 1, _get(offsets, index) + items)
                     pc = load_i64(frame + 8 * F_PC)
                     stop = load_i64(frame + 8 * F_END)
@@ -525,6 +554,7 @@ def decode_blocks(
                 instruction = ins + 32 * pc
                 op = load_i64(instruction)
                 column = load_i64(instruction + 8)
+                col = column & COLUMN_MASK  # meaningful when column >= 0
                 pc += 1
                 if op == OP_LONG or op == OP_INT:
                     value, pos = _read_long(base, pos, end)
@@ -532,11 +562,11 @@ def decode_blocks(
                         status = -pos
                         break
                     if column >= 0:
-                        index = _slot(column, addrs, caps, lens, state)
+                        index = _slot(column, row, addrs, caps, lens, state)
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        values = _get(addrs, 3 * column + BUF_VALUES)
+                        values = _get(addrs, 3 * col + BUF_VALUES)
                         if op == OP_LONG:
                             store_i64(values + 8 * index, value)
                         else:
@@ -560,7 +590,7 @@ def decode_blocks(
                     text = load_i64(instruction + 16) == 1
                     if column >= 0:
                         result = _append_bytes(
-                            column, base + pos, size, base + end, load_i64(instruction + 24) == 1,
+                            column, row, base + pos, size, base + end, load_i64(instruction + 24) == 1,
                             text, addrs, caps, lens, dlens, state,
                         )  # fmt: skip
                         if result != ST_OK:
@@ -576,11 +606,11 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0:
-                        index = _slot(column, addrs, caps, lens, state)
+                        index = _slot(column, row, addrs, caps, lens, state)
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        values = _get(addrs, 3 * column + BUF_VALUES)
+                        values = _get(addrs, 3 * col + BUF_VALUES)
                         if size == 8:
                             store_i64(values + 8 * index, load_i64(base + pos))
                         else:
@@ -591,12 +621,12 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0:
-                        index = _slot(column, addrs, caps, lens, state)
+                        index = _slot(column, row, addrs, caps, lens, state)
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
                         _set_bit(
-                            _get(addrs, 3 * column + BUF_VALUES), index, load_u8(base + pos) != 0
+                            _get(addrs, 3 * col + BUF_VALUES), index, load_u8(base + pos) != 0
                         )
                     pos += 1
                 elif op == OP_UNION:
@@ -617,7 +647,7 @@ def decode_blocks(
                         entry = 4 * (first + branch)
                         for k in range(_get(entries, entry + 2), _get(entries, entry + 3)):
                             if not _fill_null(
-                                _get(fills, k), kinds, widths, addrs, caps, lens, nulls, state
+                                _get(fills, k), row, kinds, widths, addrs, caps, lens, nulls, state
                             ):
                                 status = ST_NEED_SPACE
                                 break
@@ -629,17 +659,19 @@ def decode_blocks(
                     struct = _get(unions, 3 * union + 1)
                     if struct >= 0:
                         if _get(entries, entry + 1) == 1:  # the null branch
-                            if not _fill_null(struct, kinds, widths, addrs, caps, lens, nulls, state):
+                            if not _fill_null(
+                                struct, row, kinds, widths, addrs, caps, lens, nulls, state
+                            ):
                                 status = ST_NEED_SPACE
                                 break
-                        elif _slot(struct, addrs, caps, lens, state) < 0:
+                        elif _slot(struct, row, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
                     pc += _get(entries, entry) - 1  # to the branch body, inline
                 elif op == OP_JUMP:
                     pc += load_i64(instruction + 16) - 1
                 elif op == OP_RECORD:
-                    if _slot(column, addrs, caps, lens, state) < 0:
+                    if _slot(column, row, addrs, caps, lens, state) < 0:
                         status = ST_NEED_SPACE
                         break
                 elif op == OP_ARRAY or op == OP_MAP:
@@ -666,7 +698,7 @@ def decode_blocks(
                             pc -= 1  # read the next block count of this array
                             continue
                     if column >= 0:
-                        if _slot(column, addrs, caps, lens, state) < 0:
+                        if _slot(column, row, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
                     min_bytes = load_i64(instruction + 24)
@@ -696,8 +728,8 @@ def decode_blocks(
                         pc = _get(seqs, 2 * seq)
                         stop = _get(seqs, 2 * seq + 1)
                     elif column >= 0:  # empty: the end offset repeats the start
-                        offsets = _get(addrs, 3 * column + BUF_VALUES)
-                        index = _get(lens, column) - 1
+                        offsets = _get(addrs, 3 * col + BUF_VALUES)
+                        index = _list_index(column, row, lens)
                         _put(offsets, index + 1, _get(offsets, index))
                 elif op == OP_ENUM:
                     value, pos = _read_long(base, pos, end)
@@ -709,14 +741,14 @@ def decode_blocks(
                         detail = value
                         break
                     if column >= 0:
-                        index = _slot(column, addrs, caps, lens, state)
+                        index = _slot(column, row, addrs, caps, lens, state)
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        store_i32(_get(addrs, 3 * column + BUF_VALUES) + 4 * index, value)
+                        store_i32(_get(addrs, 3 * col + BUF_VALUES) + 4 * index, value)
                 elif op == OP_NULL:
                     if column >= 0:
-                        if _slot(column, addrs, caps, lens, state) < 0:
+                        if _slot(column, row, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
                 elif op == OP_FIXED:
@@ -725,12 +757,12 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0:
-                        index = _slot(column, addrs, caps, lens, state)
+                        index = _slot(column, row, addrs, caps, lens, state)
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
                         copy_bytes(
-                            _get(addrs, 3 * column + BUF_VALUES) + index * size, base + pos, size
+                            _get(addrs, 3 * col + BUF_VALUES) + index * size, base + pos, size
                         )
                     pos += size
                 elif op == OP_DECIMAL_BYTES or op == OP_DECIMAL_FIXED:
@@ -751,11 +783,11 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0:
-                        index = _slot(column, addrs, caps, lens, state)
+                        index = _slot(column, row, addrs, caps, lens, state)
                         if index < 0:
                             status = ST_NEED_SPACE
                             break
-                        target = _get(addrs, 3 * column + BUF_VALUES) + index * width
+                        target = _get(addrs, 3 * col + BUF_VALUES) + index * width
                         if not _write_decimal(base + pos, size, target, width):
                             status = ST_DECIMAL
                             break
@@ -765,7 +797,7 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0 and not _write_uuid(
-                        base + pos, column, addrs, caps, lens, dlens, state
+                        base + pos, column, row, addrs, caps, lens, dlens, state
                     ):
                         status = ST_NEED_SPACE
                         break
@@ -775,17 +807,18 @@ def decode_blocks(
                         status = ST_TRUNCATED
                         break
                     if column >= 0:
-                        if _slot(column, addrs, caps, lens, state) < 0:
+                        if _slot(column, row, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE
                             break
                         first = load_i64(instruction + 24)
                         for part in range(3):
-                            index = _slot(first + part, addrs, caps, lens, state)
+                            index = _slot(first + part, row, addrs, caps, lens, state)
                             if index < 0:
                                 status = ST_NEED_SPACE
                                 break
                             store_i32(
-                                _get(addrs, 3 * (first + part) + BUF_VALUES) + 4 * index,
+                                _get(addrs, 3 * ((first + part) & COLUMN_MASK) + BUF_VALUES)
+                                + 4 * index,
                                 load_u32(base + pos + 4 * part),
                             )
                         if status != ST_OK:

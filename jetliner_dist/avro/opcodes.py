@@ -65,7 +65,14 @@ S_ROWS = 4  # ← rows decoded by this call
 S_COLUMN = 5  # ← column that needs space, or the error's detail value
 S_NEEDED = 6  # ← slots (or data bytes, see S_WHICH) that column needs
 S_WHICH = 7  # ← BUF_VALUES: slots, BUF_DATA: data bytes
-STATE_SIZE = 8
+S_ROW_BASE = 8  # → rows already in the batch (the slot of aligned columns)
+STATE_SIZE = 9
+
+# A column operand with this bit set is "aligned": it holds exactly one slot
+# per row (a top-level field or a struct member of one), so its slot index is
+# the row number and the kernel keeps no length for it while decoding.
+ALIGNED = 1 << 40
+COLUMN_MASK = ALIGNED - 1
 
 # Limits vector (kernel input).
 L_ZERO_SIZE_ITEMS = 0  # items of zero encoded size one call may produce

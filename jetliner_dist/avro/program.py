@@ -73,6 +73,8 @@ class Program:
     kinds: np.ndarray
     widths: np.ndarray
     columns: list[ColumnSpec]
+    aligned: np.ndarray
+    """Columns with exactly one slot per row: their length is the row count."""
     outputs: list[tuple[str, int]]
     """Top-level (name, column) pairs in output order."""
     record_min_bytes: int
@@ -161,18 +163,28 @@ class _Compiler:
         return self._assemble(schema_json, root, root_seq, outputs, pa.schema(fields))
 
     def _assemble(self, schema_json, root, root_seq, outputs, arrow_schema) -> Program:
+        aligned = {c for _, top in outputs for c in self._aligned(top)}
+
+        def operand(column: int) -> int:
+            """A column operand, flagged when the column is aligned (see opcodes.ALIGNED)."""
+            return column | oc.ALIGNED if column in aligned else column
+
         flat: list[tuple[int, int, int, int]] = []
         bounds = []
         for seq in self.sequences:
             bounds.append((len(flat), len(flat) + len(seq)))
-            flat.extend(seq)
+            for op, column, a, b in seq:
+                if op == oc.OP_DURATION:
+                    b = operand(b)
+                flat.append((op, operand(column), a, b))
         return Program(
             instructions=_table(flat, 4),
             sequences=_table(bounds, 2),
             root=root_seq,
-            unions=_table(self.unions, 3),
+            unions=_table([(n, operand(struct), first) for n, struct, first in self.unions], 3),
             entries=_table(self.entries, 4),
-            fills=np.array(self.fills, dtype=np.int64),
+            fills=np.array([operand(c) for c in self.fills], dtype=np.int64),
+            aligned=np.array(sorted(aligned), dtype=np.int64),
             kinds=np.array([c.kind for c in self.columns], dtype=np.int64),
             widths=np.array([c.width for c in self.columns], dtype=np.int64),
             columns=self.columns,

@@ -13,7 +13,6 @@ import base64
 import json
 import math
 import struct
-import sys
 from decimal import Decimal
 
 from jetliner_dist.avro.binary import read_bytes, read_long
@@ -27,69 +26,103 @@ from jetliner_dist.avro.schema import (
     Schema,
     UnionType,
 )
-from jetliner_dist.errors import DecodeError, LimitExceededError, TruncatedError
+from jetliner_dist.errors import DecodeError, TruncatedError
 
 def to_json_text(node: Schema, data: bytes) -> str:
-    """Decode one value of ``node`` from ``data`` (all of it) to JSON text."""
-    try:
-        value, end = _decode(node, memoryview(data), 0)
-    except RecursionError:
-        raise LimitExceededError(
-            "a recursive value nests too deeply to render as JSON text "
-            f"(more than about {sys.getrecursionlimit()} levels)"
-        ) from None
-    if end != len(data):
-        raise DecodeError("recursive value has trailing bytes")
+    """Decode one value of ``node`` from ``data`` (all of it) to JSON text.
+
+    Iterative, with an explicit stack: values nest as deep as the kernel
+    accepts (thousands of levels) without Python recursion.
+    """
+    return _JsonWriter(memoryview(data)).write(node)
+
+
+class _JsonWriter:
+    """Writes JSON text while walking the schema and the bytes in step.
+
+    The stack holds what is left to do, last first: text to emit, a value to
+    decode, or the rest of an array/map (its items left in the current block).
+    """
+
+    def __init__(self, buf: memoryview) -> None:
+        self.buf = buf
+        self.pos = 0
+        self.out: list[str] = []
+
+    def write(self, root: Schema) -> str:
+        stack: list[tuple] = [("value", root)]
+        while stack:
+            item = stack.pop()
+            if item[0] == "text":
+                self.out.append(item[1])
+            elif item[0] == "value":
+                self._value(item[1], stack)
+            else:
+                self._more_items(item[1], item[2], item[3], stack)
+        if self.pos != len(self.buf):
+            raise DecodeError("recursive value has trailing bytes")
+        return "".join(self.out)
+
+    def _value(self, node: Schema, stack: list) -> None:
+        buf = self.buf
+        if isinstance(node, Record):
+            self.out.append("{")
+            stack.append(("text", "}"))
+            for i in range(len(node.fields) - 1, -1, -1):
+                fld = node.fields[i]
+                stack.append(("value", fld.type))
+                stack.append(("text", ("," if i else "") + json.dumps(fld.name) + ":"))
+        elif isinstance(node, UnionType):
+            index, self.pos = read_long(buf, self.pos)
+            if not 0 <= index < len(node.branches):
+                raise DecodeError(f"union index {index} out of range")
+            stack.append(("value", node.branches[index]))
+        elif isinstance(node, (Array, Map)):
+            self.out.append("[" if isinstance(node, Array) else "{")
+            self._more_items(node, 0, True, stack)
+        else:
+            self.out.append(_dump(self._scalar(node)))
+
+    def _more_items(self, node: Array | Map, left: int, first: bool, stack: list) -> None:
+        """Emit the next item of an array or map, reading block counts as needed."""
+        buf = self.buf
+        if left == 0:
+            left, self.pos = read_long(buf, self.pos)
+            if left < 0:  # a negative count is followed by the block's byte size
+                left = -left
+                _, self.pos = read_long(buf, self.pos)
+            if left > max(len(buf) - self.pos, 1 << 16):
+                raise DecodeError(f"array or map block count {left} exceeds the data")
+            if left == 0:
+                self.out.append("]" if isinstance(node, Array) else "}")
+                return
+        if not first:
+            self.out.append(",")
+        stack.append(("items", node, left - 1, False))
+        if isinstance(node, Array):
+            stack.append(("value", node.items))
+        else:
+            key, self.pos = read_bytes(buf, self.pos)
+            self.out.append(_dump(key.decode("utf-8")) + ":")
+            stack.append(("value", node.values))
+
+    def _scalar(self, node: Schema):
+        buf = self.buf
+        if isinstance(node, Primitive):
+            value, self.pos = _primitive(node, buf, self.pos)
+            return value
+        if isinstance(node, Enum):
+            index, self.pos = read_long(buf, self.pos)
+            if not 0 <= index < len(node.symbols):
+                raise DecodeError(f"enum index {index} out of range for {node.fullname}")
+            return node.symbols[index]
+        raw = _take(buf, self.pos, node.size)
+        self.pos += node.size
+        return _fixed_value(node, raw)
+
+
+def _dump(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _decode(node: Schema, buf: memoryview, pos: int):
-    if isinstance(node, Primitive):
-        return _primitive(node, buf, pos)
-    if isinstance(node, Record):
-        out = {}
-        for fld in node.fields:
-            out[fld.name], pos = _decode(fld.type, buf, pos)
-        return out, pos
-    if isinstance(node, Enum):
-        index, pos = read_long(buf, pos)
-        if not 0 <= index < len(node.symbols):
-            raise DecodeError(f"enum index {index} out of range for {node.fullname}")
-        return node.symbols[index], pos
-    if isinstance(node, Fixed):
-        raw = _take(buf, pos, node.size)
-        return _fixed_value(node, raw), pos + node.size
-    if isinstance(node, UnionType):
-        index, pos = read_long(buf, pos)
-        if not 0 <= index < len(node.branches):
-            raise DecodeError(f"union index {index} out of range")
-        return _decode(node.branches[index], buf, pos)
-    if isinstance(node, Array):
-        return _repeated(buf, pos, lambda p: _decode(node.items, buf, p), list)
-    return _repeated(buf, pos, lambda p: _map_entry(node, buf, p), dict)
-
-
-def _map_entry(node: Map, buf: memoryview, pos: int):
-    key, pos = read_bytes(buf, pos)
-    value, pos = _decode(node.values, buf, pos)
-    return (key.decode("utf-8"), value), pos
-
-
-def _repeated(buf: memoryview, pos: int, decode_one, collect):
-    """Array items or map entries: blocks of (count, [size], values) ending in 0."""
-    values = []
-    while True:
-        count, pos = read_long(buf, pos)
-        if count == 0:
-            return collect(values), pos
-        if count < 0:  # a negative count is followed by the block's byte size
-            count = -count
-            _, pos = read_long(buf, pos)
-        if count > max(len(buf) - pos, 1 << 16):
-            raise DecodeError(f"array or map block count {count} exceeds the data")
-        for _ in range(count):
-            value, pos = decode_one(pos)
-            values.append(value)
 
 
 def _take(buf: memoryview, pos: int, size: int) -> bytes:

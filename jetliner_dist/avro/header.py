@@ -125,5 +125,7 @@ def _schema_text(metadata: dict[str, bytes]) -> str:
         json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise HeaderError(f"avro.schema is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise HeaderError("avro.schema nests too deeply to parse") from None
     return text
 

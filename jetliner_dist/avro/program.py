@@ -11,6 +11,7 @@ produce it, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
@@ -102,7 +103,13 @@ def compile_program(
 def _compile_cached(
     schema_json: str, columns: tuple[str, ...] | None, views: bool
 ) -> Program:
-    return _Compiler(views).program(schema_json, parse_schema(schema_json), columns)
+    try:
+        return _Compiler(views).program(schema_json, parse_schema(schema_json), columns)
+    except RecursionError:
+        raise SchemaError(
+            "the schema nests too deeply to compile (more than about "
+            f"{sys.getrecursionlimit() // 4} levels)"
+        ) from None
 
 
 def arrow_schema_of(schema_json: str) -> pa.Schema:

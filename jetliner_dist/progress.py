@@ -62,12 +62,10 @@ class _Bars(Progress):
         self.per_file = per_file
         self._file_bars: dict[str, object] = {}
         self._file_left = {f.path: f.size for f in files}
-        self._current: dict[int, str] = {}  # thread → file path it is reading
 
     def tracker(self, split: Split) -> SplitTracker:
         if self.per_file:
             with self._lock:
-                self._current[threading.get_ident()] = split.file.path
                 if split.file.path not in self._file_bars:
                     position = 1 + len(self._file_bars) % 8
                     self._file_bars[split.file.path] = self._tqdm(

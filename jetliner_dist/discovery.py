@@ -23,6 +23,7 @@ from jetliner_dist.sources import (
     FileObjectSource,
     MemorySource,
     is_url,
+    object_version,
     source_for,
     split_protocol,
 )
@@ -127,37 +128,40 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
     import fsspec
 
     fs = fsspec.filesystem(protocol, **(storage_options or {}))
+    # fsspec caches listings per file system instance (s3fs's glob and info
+    # answer from it): a plan must see the objects as they are now, or a
+    # re-plan after an ObjectChangedError would list the stale version again.
+    fs.invalidate_cache()
     url = f"{protocol}://{path}"
     try:
-        if _GLOB_CHARS & set(path):
-            found = fs.glob(path, detail=True)
-        elif fs.isdir(path):
-            found = {
-                name: info
-                for name, info in fs.find(path, detail=True).items()
-                if _is_data_file(name.rsplit("/", 1)[-1])
-            }
+        # A "?" in an http(s) URL starts its query (a presigned URL), not a glob.
+        if _GLOB_CHARS & set(path) and protocol not in ("http", "https"):
+            found = fs.glob(url, detail=True)
         else:
-            found = {path: fs.info(path)}
+            # info() first: one HEAD for an object, where isdir() would list
+            # (and over http download the whole file to look for links).
+            # fsspec calls get the whole URL: http needs its protocol.
+            info = fs.info(url)
+            if info.get("type") == "directory":
+                found = {
+                    name: info
+                    for name, info in fs.find(url, detail=True).items()
+                    if _is_data_file(name.rsplit("/", 1)[-1])
+                }
+            else:
+                found = {url: info}
     except FileNotFoundError:
         raise SourceError(f"no such object: {url!r}", path=url) from None
-    except OSError as exc:
-        raise SourceError(f"cannot list {url!r}: {exc}", path=url) from exc
+    except Exception as exc:  # OSError, and what HTTP stacks raise (aiohttp, botocore)
+        raise SourceError(f"cannot list {url!r}: {type(exc).__name__}: {exc}", path=url) from exc
     entries = [
-        _Entry(f"{protocol}://{name.split('://')[-1]}", int(info["size"]), _version(info))
+        _Entry(f"{protocol}://{name.split('://')[-1]}", int(info["size"]), object_version(info))
         for name, info in sorted(found.items())
         if info.get("type", "file") != "directory"
     ]
     if not entries:
         raise SourceError(f"no Avro files match {url!r}", path=url)
     return entries
-
-
-def _version(info: dict) -> str | None:
-    for key in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified"):
-        if info.get(key) is not None:
-            return str(info[key])
-    return None
 
 
 def _is_data_file(name: str) -> bool:

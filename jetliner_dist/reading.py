@@ -45,6 +45,11 @@ ZERO_SIZE_ITEM_LIMIT = 1 << 28
 MAX_NESTING = 4096
 # Framing table rows: more blocks than this in one window are framed in turns.
 _FRAME_ROWS = 8192
+# How far past its end a split reads at least to finish its last block, before
+# it has seen a block to size that by (then: twice the largest block so far).
+_MIN_TAIL = 1024 * 1024
+# A block's bytes beside its payload: count and size varints, sync marker.
+_BLOCK_OVERHEAD = 20 + SYNC_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,7 @@ def read_blocks(
     n_rows: int | None = None,
     first_block_index: int | None = 0,
     on_bytes: Callable[[int], None] | None = None,
+    prefetched: tuple[int, bytes] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Decode the blocks of ``file`` that start at ``start`` and whose preceding
     sync marker begins before ``stop`` (DESIGN §3.1), as record batches.
@@ -79,9 +85,13 @@ def read_blocks(
     file, for error messages (None when unknown: a split that starts mid-file
     knows its byte offsets exactly but not how many blocks precede it). Yields at least one batch (an empty one if no rows).
     ``on_bytes`` is called with the file bytes of each run of blocks decoded.
+    ``prefetched`` is ``(offset, bytes)`` already fetched from the file (a
+    split's scan for its first block): decoding starts from them.
     """
     reader = _BlockReader(source, file, program, options, n_rows, first_block_index, on_bytes)
-    yield from reader.run(file.header_end if start is None else start, file.size if stop is None else stop)
+    yield from reader.run(
+        file.header_end if start is None else start, file.size if stop is None else stop, prefetched
+    )
 
 
 class _BlockReader:
@@ -110,11 +120,15 @@ class _BlockReader:
         self._window = np.zeros(0, dtype=np.uint8)  # reused raw bytes
         self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
 
-    def run(self, pos: int, stop: int) -> Iterator[pa.RecordBatch]:
+    def run(self, pos: int, stop: int, prefetched=None) -> Iterator[pa.RecordBatch]:
         yielded = False
         size = self.file.size
         window = self.options.window
+        tail = _MIN_TAIL
         raw, buf, buf_start = b"", np.zeros(0, dtype=np.uint8), pos
+        if prefetched is not None and prefetched[0] <= pos < prefetched[0] + len(prefetched[1]):
+            buf_start, raw = prefetched  # bytes the caller has: not fetched again
+            buf = np.frombuffer(raw, dtype=np.uint8)
         while pos < size and pos - SYNC_SIZE < stop and self.rows_left != 0:
             offset = pos - buf_start
             count = self.kernel.frame_blocks(
@@ -122,6 +136,8 @@ class _BlockReader:
                 self.frame_table, self.frame_state,
             )  # fmt: skip
             blocks = self.frame_table[:count]
+            if count:
+                tail = max(tail, 2 * (int(blocks[:, 2].max()) + _BLOCK_OVERHEAD))
             starts = _block_starts(blocks, offset) + buf_start
             owned = int(np.searchsorted(starts - SYNC_SIZE, stop, side="left"))
             if owned:
@@ -150,11 +166,19 @@ class _BlockReader:
                     "file ends inside a block",
                     path=self.file.path, block=self.block_index, offset=pos,
                 )  # fmt: skip
+            needed = int(self.frame_state[oc.FR_NEEDED])
             if status == oc.FR_MORE and offset == 0:
-                window = max(window * 2, int(self.frame_state[oc.FR_NEEDED]))
+                window = max(window * 2, needed)
             else:
-                window = max(self.options.window, int(self.frame_state[oc.FR_NEEDED]))
-            raw = self._fetch(pos, min(pos + window, size))
+                window = max(self.options.window, needed)
+            end = pos + window
+            if needed or status != oc.FR_MORE:
+                # Past ``stop`` only the split's last block is wanted: read a
+                # tail beyond ``stop`` (twice the largest block so far), not a
+                # whole window. Object stores then fetch a small split in one
+                # request and waste no bytes on the next split's blocks.
+                end = min(end, max(stop + tail, pos + needed))
+            raw = self._fetch(pos, min(end, size))
             buf = np.frombuffer(raw, dtype=np.uint8)
             buf_start = pos
         if self.builder.rows or not yielded:
@@ -387,21 +411,32 @@ def read_split(
     ``source`` overrides opening ``split.file.path`` (in-memory sources).
     """
     file = split.file
-    if source is None:
-        source = source_for(file.path, file.size, spec.storage_options)
+    if source is None:  # the version makes a read of a changed object fail
+        source = source_for(file.path, file.size, spec.storage_options, file.version)
     program = spec.program()
+    # Sources with a read_size (object stores, where each request costs a
+    # round trip) read in windows of that size, scan for the first block with
+    # one such window (up to just past the split's end) and decode from the
+    # scanned bytes: a small split costs one request. Local files scan 1 MiB
+    # and decode from their reused window buffer.
+    read_size = getattr(source, "read_size", None)
     options = ReadOptions(
         batch_rows=spec.batch_rows,
         max_block_size=spec.max_block_size,
+        window=read_size or DEFAULT_WINDOW,
         window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
     )
-    first = find_first_block(source, file, split.start, split.end, options.max_block_size)
+    scan_size = _SCAN_WINDOW if read_size is None else min(read_size, split.size + _MIN_TAIL)
+    first, scanned = _scan_first_block(
+        source, file, split.start, split.end, options.max_block_size, scan_size
+    )
     if first is None:
         batches = read_blocks(source, file, program, options, start=file.size, stop=split.end)
     else:
         batches = read_blocks(
             source, file, program, options, start=first, stop=split.end, n_rows=n_rows,
             first_block_index=0 if first == file.header_end else None, on_bytes=on_bytes,
+            prefetched=scanned if read_size else None,
         )  # fmt: skip
     for batch in batches:
         yield with_file_path(batch, spec, file.path)
@@ -443,23 +478,32 @@ def find_first_block(
     so a candidate counts only if the block after it frames: sane count and
     size varints, and the sync marker again where that block ends.
     """
+    return _scan_first_block(source, file, start, end, max_block_size, _SCAN_WINDOW)[0]
+
+
+def _scan_first_block(
+    source: ByteSource, file: AvroFile, start: int, end: int, max_block_size: int, scan_size: int
+) -> tuple[int | None, tuple[int, bytes] | None]:
+    """:func:`find_first_block` reading ``scan_size`` bytes per request; also
+    returns the window the first block was found in, as ``(offset, bytes)``
+    (None if nothing was fetched), for the split's reader to start from."""
     if start <= file.header_end - SYNC_SIZE:
-        return file.header_end if file.header_end < file.size else None
+        return (file.header_end if file.header_end < file.size else None), None
     pos = start
     while pos < end:
-        window_end = min(pos + _SCAN_WINDOW, file.size)
+        window_end = min(pos + scan_size, file.size)
         window = bytes(source.fetch(pos, window_end))
         found = window.find(file.sync)
         while found != -1 and pos + found < end:
             marker = pos + found
             if _frames_after(source, file, marker, window, pos, max_block_size):
                 after = marker + SYNC_SIZE
-                return after if after < file.size else None
+                return (after if after < file.size else None), (pos, window)
             found = window.find(file.sync, found + 1)
         if window_end >= file.size:
-            return None
+            return None, None
         pos = window_end - (SYNC_SIZE - 1)  # a marker may straddle two windows
-    return None
+    return None, None
 
 
 def _frames_after(source, file, marker, window, window_start, max_block_size) -> bool:
@@ -504,7 +548,7 @@ def count_file_rows(source: ByteSource, file: AvroFile) -> int:
     rows = 0
     pos = file.header_end
     index = 0
-    window = DEFAULT_WINDOW
+    base_window = window = getattr(source, "read_size", DEFAULT_WINDOW)
     try:
         while pos < file.size:
             if mapped is not None:
@@ -519,7 +563,7 @@ def count_file_rows(source: ByteSource, file: AvroFile) -> int:
                 rows += int(table[:count, 0].sum())
                 index += count
                 pos = base + int(table[count - 1, 1] + table[count - 1, 2]) + SYNC_SIZE
-                window = DEFAULT_WINDOW
+                window = base_window
                 continue
             status = int(state[oc.FR_STATUS])
             if status == oc.FR_MORE and base + len(buf) < file.size:

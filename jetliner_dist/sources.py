@@ -7,12 +7,15 @@ worker and be used from several threads at once.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import random
+import time
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from jetliner_dist.errors import SourceError
+from jetliner_dist.errors import JetlinerDistError, ObjectChangedError, SourceError
 
 
 @runtime_checkable
@@ -127,18 +130,44 @@ class FileObjectSource:
             raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
 
 
+# Object stores answer each request after tens of milliseconds, whatever its
+# size: a split is read in a few requests this large rather than many small ones.
+REMOTE_READ_SIZE = 16 * 1024 * 1024
+# Attempts per range read for failures the file system did not retry itself
+# (on S3: a connection dropped while the body streams). Full-jitter backoff.
+FETCH_ATTEMPTS = 3
+RETRY_BASE_DELAY = 0.2
+RETRY_MAX_DELAY = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class FsspecSource:
     """A file on any fsspec file system (``s3://``, ``gs://``, ``memory://`` ...).
 
     Only the protocol, path and storage options travel; the file system is
     made on first use in each process (fsspec caches instances), never shipped.
+
+    ``version`` is what the listing said identifies the content (S3 ETag, GCS
+    generation, a modification time). With it, a read of an object that
+    changed after planning raises :class:`ObjectChangedError` instead of
+    returning new bytes: on S3 every ranged GET carries ``If-Match`` and its
+    ETag and ``Content-Range`` size are checked (no extra request); other file
+    systems compare ``info()`` after each read (one metadata request).
+
+    Transient failures are retried: s3fs and botocore retry failed requests
+    (HTTP 500/503, throttling, resets; tune with the ``retries`` and
+    ``config_kwargs`` storage options), and each read retries what escapes
+    them (a body cut short) up to :data:`FETCH_ATTEMPTS` times. Permanent
+    failures (missing object, access denied) raise at once.
     """
 
     protocol: str
     path: str
     size: int
     storage_options: tuple[tuple[str, Any], ...] = ()
+    version: str | None = None
+
+    read_size: ClassVar[int] = REMOTE_READ_SIZE
 
     @property
     def url(self) -> str:
@@ -150,14 +179,172 @@ class FsspecSource:
         return fsspec.filesystem(self.protocol, **dict(self.storage_options))
 
     def fetch(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
         if end <= start:
             return b""
-        try:
-            return self.filesystem().cat_file(self.path, start=start, end=end)
-        except FileNotFoundError:
-            raise SourceError(f"no such object: {self.url!r}", path=self.url) from None
-        except OSError as exc:
-            raise SourceError(f"cannot read {self.url!r}: {exc}", path=self.url) from exc
+        fs = self.filesystem()
+        s3 = _is_s3(fs)
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                data = self._s3_get(fs, start, end) if s3 else self._get(fs, start, end)
+                break
+            except JetlinerDistError:
+                raise
+            except _BodyError as exc:
+                error = exc.error
+            except Exception as exc:
+                if s3 or not _is_transient(exc):  # s3fs has retried what it could
+                    raise self._permanent_error(exc) from exc
+                error = exc
+            if attempt == FETCH_ATTEMPTS:
+                raise SourceError(
+                    f"cannot read {self.url!r} after {attempt} attempts: {_describe(error)}",
+                    path=self.url,
+                ) from error
+            delay = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2 ** (attempt - 1))
+            time.sleep(random.uniform(0, delay))
+        if len(data) != end - start:  # the object is shorter than planned
+            raise self._changed(f"returned {len(data)} of the bytes [{start}, {end})")
+        return data
+
+    def _get(self, fs, start: int, end: int) -> bytes:
+        # The whole URL: some file systems (http) need their protocol back.
+        data = fs.cat_file(self.url, start=start, end=end)
+        if self.version is not None:
+            fs.invalidate_cache(self.url)  # ask the store, not fsspec's listing cache
+            info = fs.info(self.url)
+            version = object_version(info)
+            if int(info.get("size", -1)) != self.size or (version and version != self.version):
+                raise self._changed(f"is now {info.get('size')} bytes, version {version!r}")
+        return data
+
+    def _s3_get(self, fs, start: int, end: int) -> bytes:
+        from fsspec.asyn import sync
+
+        bucket, key, version_id = fs.split_path(self.path)
+        # S3 listings give quoted ETags; any other version (a time) cannot be
+        # a precondition, and then only the size is checked.
+        planned = self.version if self.version and self.version.startswith('"') else None
+        # Stores without If-Match support (s3fs's local_expiry_check) get the
+        # returned ETag compared instead.
+        condition = None if getattr(fs, "local_expiry_check", False) else planned
+        data, etag, content_range = sync(
+            fs.loop, _s3_range, fs, bucket, key, version_id, start, end, condition
+        )
+        total = content_range.rpartition("/")[2] if content_range else ""
+        if total.isdigit() and int(total) != self.size:
+            raise self._changed(f"is now {total} bytes")
+        if planned and etag and etag.strip('"') != planned.strip('"'):
+            raise self._changed(f"now has ETag {etag}")
+        return data
+
+    def _changed(self, what: str) -> ObjectChangedError:
+        return ObjectChangedError(
+            f"{self.url!r} changed after it was planned ({self.size} bytes, version "
+            f"{self.version!r}): it {what}; plan the read again",
+            path=self.url,
+        )
+
+    def _permanent_error(self, exc: BaseException) -> SourceError:
+        code = _error_code(exc)
+        if code in ("PreconditionFailed", "412"):
+            return self._changed("no longer matches the planned ETag")
+        if code in ("InvalidRange", "416"):
+            return self._changed("is shorter than planned")
+        if isinstance(exc, FileNotFoundError):
+            if self.version is not None:
+                return self._changed("no longer exists")
+            return SourceError(f"no such object: {self.url!r}", path=self.url)
+        if isinstance(exc, PermissionError):
+            return SourceError(
+                f"access denied to {self.url!r}: {exc}; check the credentials in "
+                "storage_options",
+                path=self.url,
+            )
+        return SourceError(f"cannot read {self.url!r}: {_describe(exc)}", path=self.url)
+
+
+class _BodyError(Exception):
+    """A response body that broke off while streaming (s3fs does not retry it here)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+async def _s3_range(fs, bucket, key, version_id, start, end, if_match):
+    """One ranged GET: the body, the object's ETag and the Content-Range.
+
+    The request itself goes through s3fs, which retries it (and botocore under
+    it); a failure while the body streams comes back as a :class:`_BodyError`.
+    """
+    extra = {"VersionId": version_id} if version_id else {}
+    if if_match:
+        extra["IfMatch"] = if_match
+    response = await fs._call_s3(
+        "get_object", Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra
+    )
+    try:
+        data = await response["Body"].read()
+    except Exception as exc:
+        raise _BodyError(exc) from exc
+    finally:
+        response["Body"].close()
+    return data, response.get("ETag"), response.get("ContentRange")
+
+
+def _is_s3(fs) -> bool:
+    """Whether ``fs`` is s3fs (duck-typed, so s3fs is imported only by fsspec)."""
+    return hasattr(fs, "_call_s3") and hasattr(fs, "split_path")
+
+
+# HTTP statuses worth another try, and the transient errors of HTTP stacks that
+# are not OSError (aiohttp, botocore), by class name so none is imported here.
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_NAMES = frozenset({
+    "ClientPayloadError", "ServerDisconnectedError", "ClientConnectionError",
+    "HTTPClientError", "IncompleteReadError", "ResponseStreamingError", "IncompleteRead",
+    "ResponseParserError",
+})  # fmt: skip
+_PERMANENT_ERRNOS = frozenset({errno.EINVAL, errno.ENOENT, errno.EACCES, errno.EPERM})
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Whether a failed read of a generic fsspec file system is worth retrying."""
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status in _RETRY_STATUSES
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno not in _PERMANENT_ERRNOS
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The S3 error code (``NoSuchKey``, ``PreconditionFailed``...) behind ``exc``."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code"))
+        exc = exc.__cause__
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def object_version(info: dict) -> str | None:
+    """What identifies an object's content in an fsspec ``info()``/listing entry."""
+    for key in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified", "created"):
+        value = info.get(key)
+        if value is not None:
+            # A time may come as a datetime from info() and a float from a listing.
+            return str(value.timestamp() if hasattr(value, "timestamp") else value)
+    return None
 
 
 def is_url(path: str) -> bool:
@@ -170,16 +357,25 @@ def split_protocol(url: str) -> tuple[str, str]:
     return protocol, rest
 
 
-def source_for(path: str, size: int, storage_options: dict | None = None) -> ByteSource:
-    """The byte source of a path or URL that discovery found (size known)."""
+def source_for(
+    path: str, size: int, storage_options: dict | None = None, version: str | None = None
+) -> ByteSource:
+    """The byte source of a path or URL that discovery found (size known).
+
+    ``version`` (from the listing) makes remote reads fail on a changed object.
+    """
     if not is_url(path):
         return LocalFileSource(path, size)
     protocol, rest = split_protocol(path)
     if protocol in ("file", "local"):
         return LocalFileSource(rest, size)
-    return FsspecSource(protocol, rest, size, freeze_options(storage_options))
+    return FsspecSource(protocol, rest, size, freeze_options(storage_options), version)
 
 
 def freeze_options(storage_options: dict | None) -> tuple[tuple[str, Any], ...]:
-    """Storage options as a hashable, picklable tuple (sorted by key)."""
-    return tuple(sorted((storage_options or {}).items()))
+    """Storage options as a picklable tuple, in the order given.
+
+    fsspec caches file systems by their options, order included: keeping it
+    lets reads reuse the instance (and connections) that listing made.
+    """
+    return tuple((storage_options or {}).items())

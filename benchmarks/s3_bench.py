@@ -1,0 +1,192 @@
+"""S3 against local disk: the 1M-row benchmark files read from a loopback S3 server.
+
+    python -m benchmarks.s3_bench                       # simple + complex, 1M rows
+    python -m benchmarks.s3_bench --scenarios simple --repeat 9
+    python -m benchmarks.s3_bench --max-workers 1
+
+moto's S3 server runs in a child process on 127.0.0.1 (objects kept in
+memory); the files of ``benchmarks/data`` (generated when missing) are
+uploaded to it. Each scenario is read with ``jd.read_table`` from local disk
+and from ``s3://`` with the same engine and threads: one warm-up each (which
+also checks both give the same table), then ``--repeat`` timed runs,
+alternating local and S3 so that noise on a shared machine hits both alike.
+Printed: median / min times, S3 ÷ local (target: at most 1.5×), throughput,
+the GET requests per read, and the server's own floor: one GET of the whole
+object with s3fs, nothing decoded.
+
+Kept out of CI: it starts a server and reads gigabytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+from benchmarks.datasets import DATA_DIR, SCENARIOS, ensure_file
+from benchmarks.timing import time_calls
+
+TARGET = 1.5
+BUCKET = "jetliner-dist-bench"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.s3_bench", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--scenarios", nargs="+", choices=["simple", "complex", "wide"],
+                        default=["simple", "complex"], metavar="NAME",
+                        help="files to read (default: simple complex)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (default: 1000000)")
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="timed runs per source, after one warm-up (default: 7)")
+    parser.add_argument("--max-workers", type=int, default=None,
+                        help="threads of the engine, the same for both sources (default: all cores)")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
+                        help=f"where data files are generated and reused (default: {DATA_DIR})")
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.repeat < 1:
+        parser.error("--rows and --repeat must be at least 1")
+    return args  # fmt: skip
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class MotoProcess:
+    """moto's S3 server in a child process on 127.0.0.1 (its own GIL, like a real server)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        # Objects stay in memory instead of spilling to temporary files.
+        env = {**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(2**31)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's server did not start (pip install 'moto[server]')")
+                time.sleep(0.1)
+        self.storage_options = {
+            "key": "bench", "secret": "bench",
+            "client_kwargs": {"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+        }  # fmt: skip
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def count_gets(storage_options: dict):
+    """A counter of GetObject calls made by the s3fs instance these options select."""
+    import fsspec
+
+    fs = fsspec.filesystem("s3", **storage_options)
+    fs.connect()
+    calls = [0]
+
+    def on_get(**_):
+        calls[0] += 1
+
+    fs.s3.meta.events.register("before-send.s3.GetObject", on_get)
+    return calls
+
+
+def run(args: argparse.Namespace) -> int:
+    import boto3
+
+    import jetliner_dist as jd
+
+    server = MotoProcess()
+    failed = False
+    try:
+        client = boto3.client(
+            "s3", endpoint_url=server.endpoint, region_name="us-east-1",
+            aws_access_key_id="bench", aws_secret_access_key="bench",
+        )  # fmt: skip
+        client.create_bucket(Bucket=BUCKET)
+        options = server.storage_options
+        gets = count_gets(options)
+        lines = []
+        for name in args.scenarios:
+            path = ensure_file(SCENARIOS[name].dataset, args.rows, args.data_dir)
+            size = path.stat().st_size
+            url = f"s3://{BUCKET}/{path.name}"
+            progress(f"{name}: uploading {size / 1e6:.1f} MB")
+            client.upload_file(str(path), BUCKET, path.name)
+
+            def local(path=path):
+                return jd.read_table(str(path), max_workers=args.max_workers)
+
+            def remote(url=url):
+                return jd.read_table(url, storage_options=options, max_workers=args.max_workers)
+
+            progress(f"{name}: warm-up and check")
+            if not remote().equals(local()):
+                raise AssertionError(f"{name}: the S3 read differs from the local read")
+            before = gets[0]
+            remote()
+            requests = gets[0] - before
+            local_times: list[float] = []
+            remote_times: list[float] = []
+            for _ in range(args.repeat):  # alternate: noise hits both alike
+                local_times += time_calls(local, 1)
+                remote_times += time_calls(remote, 1)
+            import fsspec
+
+            fs = fsspec.filesystem("s3", **options)
+            floor = min(time_calls(lambda: fs.cat_file(url, start=0, end=size), 3))
+            lines.append(_line(name, size, local_times, remote_times, requests, floor))
+            ratio = statistics.median(remote_times) / statistics.median(local_times)
+            failed |= ratio > TARGET
+            progress(lines[-1])
+    finally:
+        server.stop()
+    workers = args.max_workers or "all cores"
+    print(f"\njd.read_table, {args.rows:,} rows, {args.repeat} runs each, threads: {workers}")
+    print(
+        "| file | MB | local median (min) | S3 median (min) | S3 / local | local MB/s | S3 MB/s "
+        "| GETs per read | one whole-object GET, not decoded |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for line in lines:
+        print(line)
+    print(f"\ntarget: S3 at most {TARGET}× local — {'missed' if failed else 'met'}")
+    return 0
+
+
+def _line(name, size, local_times, remote_times, requests, floor) -> str:
+    local, remote = statistics.median(local_times), statistics.median(remote_times)
+    return (
+        f"| {name} | {size / 1e6:.1f} | {local:.3f} s ({min(local_times):.3f}) "
+        f"| {remote:.3f} s ({min(remote_times):.3f}) | {remote / local:.2f}× "
+        f"| {size / 1e6 / local:.0f} | {size / 1e6 / remote:.0f} | {requests} | {floor:.3f} s |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -394,6 +394,19 @@ def _list_index(column, row, lens):
     return row if column >= ALIGNED else _get(lens, column) - 1
 
 
+@njit(inline="always")
+def _budget(count, bytes_left, min_bytes, zero_items):
+    """Charge ``count`` values against what the bytes can hold.
+
+    Values of ``min_bytes`` > 0 bytes: at most ``bytes_left // min_bytes`` fit
+    (-1 means too many). Values of no size (nulls, empty records) are counted
+    in ``zero_items`` against the call's limit instead; returns the new total.
+    """
+    if min_bytes > 0:
+        return zero_items if count <= bytes_left // min_bytes else -1
+    return zero_items + count
+
+
 _SIGNATURE = types.int64(
     _I64_2D,  # blocks: rows of (address, length, record count)
     _I64_2D,  # instructions: rows of (op, column, a, b)
@@ -464,17 +477,11 @@ def decode_blocks(
         count = _get(blocks, 3 * block + 2)
         if record == 0 and pos == 0:
             # A count the bytes cannot hold is corrupt; refuse it before looping.
-            if record_min > 0:
-                if count > end // record_min:
-                    status = ST_COUNT
-                    detail = count
-                    break
-            else:
-                zero_items += count
-                if zero_items > zero_limit:
-                    status = ST_COUNT
-                    detail = count
-                    break
+            zero_items = _budget(count, end, record_min, zero_items)
+            if zero_items < 0 or zero_items > zero_limit:
+                status = ST_COUNT
+                detail = count
+                break
         while record < count and rows < max_rows:
             record_pos = pos
             row = row_base + rows
@@ -524,17 +531,11 @@ def decode_blocks(
                                 detail = remaining
                                 break
                         min_bytes = load_i64(frame + 8 * F_MIN_BYTES)
-                        if min_bytes > 0:
-                            if remaining > (end - pos) // min_bytes:
-                                status = ST_COUNT
-                                detail = remaining
-                                break
-                        else:
-                            zero_items += remaining
-                            if zero_items > zero_limit:
-                                status = ST_COUNT
-                                detail = remaining
-                                break
+                        zero_items = _budget(remaining, end - pos, min_bytes, zero_items)
+                        if zero_items < 0 or zero_items > zero_limit:
+                            status = ST_COUNT
+                            detail = remaining
+                            break
                     if remaining > 0:
                         store_i64(frame + 8 * F_REMAINING, remaining)
                         store_i64(frame + 8 * F_ITEMS, items)
@@ -703,17 +704,11 @@ def decode_blocks(
                             break
                     min_bytes = load_i64(instruction + 24)
                     if remaining > 0:
-                        if min_bytes > 0:
-                            if remaining > (end - pos) // min_bytes:
-                                status = ST_COUNT
-                                detail = remaining
-                                break
-                        else:
-                            zero_items += remaining
-                            if zero_items > zero_limit:
-                                status = ST_COUNT
-                                detail = remaining
-                                break
+                        zero_items = _budget(remaining, end - pos, min_bytes, zero_items)
+                        if zero_items < 0 or zero_items > zero_limit:
+                            status = ST_COUNT
+                            detail = remaining
+                            break
                         if sp >= depth:
                             status = ST_DEPTH
                             break

@@ -204,6 +204,7 @@ class _BlockReader:
             block = int(state[oc.S_BLOCK])
             wanted = min(room, int(left[block]) - int(state[oc.S_RECORD]))
             builder.reserve(wanted)
+            state[oc.S_ROW_BASE] = builder.rows
             builder.save()
             resume = state[oc.S_BLOCK : oc.S_POS + 1].copy()
             status = k.decode_blocks(
@@ -221,7 +222,7 @@ class _BlockReader:
                 state[oc.S_BLOCK : oc.S_POS + 1] = resume
                 continue
             rows = int(state[oc.S_ROWS])
-            builder.rows += rows
+            builder.add_rows(rows)
             if self.rows_left is not None:
                 self.rows_left -= rows
             if status != oc.ST_OK:

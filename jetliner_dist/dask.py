@@ -3,10 +3,10 @@
 Listing, headers and planning happen here, on the client; each partition is
 one task, :func:`_read_frame` bound with :func:`functools.partial`, that reads
 its splits with :func:`jetliner_dist.reading.read_split` on a worker. What a
-task carries is a tuple of :class:`~jetliner_dist.planning.Split` (a path and
-a byte range each) and, shared by every task, one :class:`_PartitionReader`
-(the read spec, filters and the path column's categories). ``meta`` comes
-from the plan's Arrow schema: no data is read to build the graph.
+task carries is a :class:`_Partition` (its splits: a path and a byte range
+each) and, shared by every task, one :class:`_PartitionReader` (the read
+spec, filters and the path column's categories). ``meta`` comes from the
+plan's Arrow schema: no data is read to build the graph.
 
 Install with ``pip install jetliner-dist[dask]``.
 """
@@ -25,6 +25,7 @@ try:
     import dask.dataframe as dd
     import pandas as pd
     from dask.base import tokenize
+    from dask.dataframe.utils import pyarrow_strings_enabled
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise ImportError(
         f"jetliner_dist.dask needs dask[dataframe] and pandas ({exc}); "
@@ -133,8 +134,8 @@ def read_avro_partitions(
     func = dask.delayed(partial(read, reader=built.reader), pure=True)
     token = tokenize(built.reader, built.partitions)
     return [
-        func(splits, dask_key_name=f"{LABEL}-{kind}-{token}-{i}")
-        for i, splits in enumerate(built.partitions)
+        func(partition, dask_key_name=f"{LABEL}-{kind}-{token}-{i}")
+        for i, partition in enumerate(built.partitions)
     ]
 
 
@@ -146,13 +147,17 @@ class _PartitionReader:
     """Everything a task needs beside its splits; one per graph.
 
     ``filters`` is the DNF as an OR of ANDs of ``(column, op, value)``;
-    ``paths`` are the path column's categories (every file, in plan order).
+    ``paths`` are the path column's categories (every file, in plan order);
+    ``pandas_strings`` makes string columns pandas' ``string[pyarrow]``, which
+    dask converts them to when its ``dataframe.convert-string`` option is on
+    (decided on the client, where the graph is built).
     """
 
     spec: ReadSpec
     filters: tuple[tuple[Filter, ...], ...] | None = None
     path_column: str | None = None
     paths: tuple[str, ...] = ()
+    pandas_strings: bool = False
 
     def narrowed(self, columns: Sequence[str] | None, path_as_string: bool) -> ReadSpec:
         """The spec that reads ``columns`` (all when None) and the filters' columns.
@@ -183,39 +188,72 @@ class _PartitionReader:
         return pq.filters_to_expression([list(conjunction) for conjunction in self.filters])
 
 
+class _Partition:
+    """The splits one task reads, in order.
+
+    A plain slotted class rather than a dataclass: dask walks a dataclass
+    field by field, splits and files included, each time it tokenizes the
+    graph or builds a delayed call, which took a second for 2,000
+    partitions. The token is the byte ranges and file versions it covers.
+    """
+
+    __slots__ = ("splits",)
+
+    def __init__(self, splits: Sequence[Split]) -> None:
+        self.splits = tuple(splits)
+
+    def __reduce__(self):
+        return (_Partition, (self.splits,))
+
+    def __dask_tokenize__(self) -> str:
+        import hashlib
+
+        ranges = [(s.file.path, s.file.version, s.file.size, s.start, s.end) for s in self.splits]
+        return hashlib.sha1(repr(ranges).encode()).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Partition) and other.splits == self.splits
+
+    def __hash__(self) -> int:
+        return hash(self.splits)
+
+    def __repr__(self) -> str:
+        return f"_Partition({len(self.splits)} split(s) from {self.splits[0].file.path!r})"
+
+
 @dataclass(frozen=True)
 class _Built:
     reader: _PartitionReader
-    partitions: list[tuple[Split, ...]]
+    partitions: list[_Partition]
 
 
 def _read_frame(
-    splits: tuple[Split, ...], reader: _PartitionReader, columns: Sequence[str] | None = None
+    partition: _Partition, reader: _PartitionReader, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """The worker task of :func:`read_avro`: ``splits`` as one pandas DataFrame.
+    """The worker task of :func:`read_avro`: a partition as a pandas DataFrame.
 
     ``columns`` is set by dask's optimizer when the graph uses only some of
     the columns; only those are decoded.
     """
-    table, file_indices = _read(splits, reader, columns, path_as_string=False)
+    table, file_rows = _read(partition, reader, columns, path_as_string=False)
     wanted = list(output_schema(reader.spec).names) if columns is None else list(columns)
-    return _to_pandas(table, reader, file_indices, wanted)
+    return _to_pandas(table, reader, file_rows, wanted)
 
 
-def _read_arrow(splits: tuple[Split, ...], reader: _PartitionReader) -> pa.Table:
+def _read_arrow(partition: _Partition, reader: _PartitionReader) -> pa.Table:
     """The worker task of ``read_avro_partitions(kind="arrow")``."""
-    return _read(splits, reader, None, path_as_string=True)[0]
+    return _read(partition, reader, None, path_as_string=True)[0]
 
 
-def _read_polars(splits: tuple[Split, ...], reader: _PartitionReader) -> "pl.DataFrame":
+def _read_polars(partition: _Partition, reader: _PartitionReader) -> "pl.DataFrame":
     """The worker task of ``read_avro_partitions(kind="polars")``."""
     from jetliner_dist.frames import to_polars
 
-    return to_polars(_read(splits, reader, None, path_as_string=True)[0], reader.spec)
+    return to_polars(_read(partition, reader, None, path_as_string=True)[0], reader.spec)
 
 
 def _read(
-    splits: tuple[Split, ...],
+    partition: _Partition,
     reader: _PartitionReader,
     columns: Sequence[str] | None,
     *,
@@ -231,7 +269,7 @@ def _read(
     expression = reader.expression()
     batches: list[pa.RecordBatch] = []
     file_rows: list[tuple[int, int]] = []
-    for split in splits:
+    for split in partition.splits:
         for batch in read_split(split, spec):
             if expression is not None:
                 batch = batch.filter(expression)
@@ -241,8 +279,9 @@ def _read(
     wanted = list(output_schema(reader.spec).names) if columns is None else list(columns)
     if not path_as_string:
         wanted = [c for c in wanted if c != reader.path_column]
-    keep = [c for c in wanted if c in table.column_names]
-    if keep != table.column_names:
+    names = table.column_names
+    keep = [c for c in wanted if c in set(names)]
+    if keep != names:
         table = table.select(keep)
     return table, file_rows
 
@@ -271,7 +310,12 @@ def _to_pandas(
             codes = _dictionary_codes(table.column(name))
             data[name] = pd.Categorical.from_codes(codes, dtype=enums[name])
         else:
-            data[name] = pd.arrays.ArrowExtensionArray(table.column(name))
+            column = table.column(name)
+            if reader.pandas_strings and column.type == pa.large_string():
+                # What dask would convert it to; zero-copy here, a copy per partition there.
+                data[name] = pd.arrays.ArrowStringArray(column)
+            else:
+                data[name] = pd.arrays.ArrowExtensionArray(column)
     return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
@@ -335,6 +379,7 @@ def _build(
         filters=_normalize_filters(filters),
         path_column=path_column,
         paths=tuple(f.path for f in plan.files) if path_column else (),
+        pandas_strings=pyarrow_strings_enabled(),
     )
     _check_filters(reader)
     if blocksize is None:
@@ -344,13 +389,13 @@ def _build(
     return _Built(reader, _group(plan.splits, size))
 
 
-def _group(splits: Sequence[Split], size: int) -> list[tuple[Split, ...]]:
+def _group(splits: Sequence[Split], size: int) -> list[_Partition]:
     """One partition per split, or runs of consecutive small splits (small
     files) that hold about ``size`` bytes each."""
     groups = max(1, math.ceil(sum(s.size for s in splits) / size))
     if groups >= len(splits):
-        return [(split,) for split in splits]
-    return [tuple(group) for group in group_splits(splits, groups)]
+        return [_Partition((split,)) for split in splits]
+    return [_Partition(group) for group in group_splits(splits, groups)]
 
 
 def _cluster_threads() -> int | None:

@@ -1,0 +1,220 @@
+"""Dask: ``jetliner_dist.dask`` against the local engine and ``dask.bag.read_avro``.
+
+    python -m benchmarks.dask_bench                          # everything, 1M-row files
+    python -m benchmarks.dask_bench --scenarios simple --repeat 3 --files 500
+
+Three measurements, each a median of ``--repeat`` timed runs after a warm-up:
+
+1. read: ``jetliner_dist.dask.read_avro(path).compute(scheduler="threads")``
+   (pandas partitions, concatenated) against the local engine,
+   ``jetliner_dist.read_table(path)``, on the 1M-row benchmark files
+   (target: at most 1.3x the local engine's time);
+2. planning ``--files`` small files: building the dask graph (listing, headers,
+   splits) against ``dask.bag.read_avro(glob)``, which reads every header too
+   (target: at least 5x faster);
+3. a groupby-aggregate on a ``distributed.LocalCluster`` of two worker
+   processes, against the same query over
+   ``dask.bag.read_avro(path).to_dataframe()`` (fastavro, row by row).
+
+Kept out of CI: it takes minutes. Data files are generated once into
+``benchmarks/data`` (as ``python -m benchmarks.run`` does) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+from benchmarks.datasets import DATA_DIR, DATASETS, SCENARIOS, ensure_file
+from benchmarks.run import progress
+from benchmarks.timing import Timing, time_calls
+
+READ_TARGET = 1.3
+PLANNING_TARGET = 5.0
+SMALL_ROWS = 100
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.dask_bench", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--scenarios", nargs="+", choices=["simple", "complex", "wide"],
+                        default=["simple", "complex"], metavar="NAME",
+                        help="files to read (default: simple complex)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (default: 1000000)")
+    parser.add_argument("--files", type=int, default=2_000,
+                        help="small files for the planning measurement (default: 2000)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per measurement, after one warm-up (default: 5)")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
+                        help=f"where data files are generated and reused (default: {DATA_DIR})")
+    args = parser.parse_args(argv)
+    if min(args.rows, args.files, args.repeat) < 1:
+        parser.error("--rows, --files and --repeat must be at least 1")
+    return args  # fmt: skip
+
+
+def timed(call, repeat: int, check=None) -> Timing:
+    """One warm-up call (checked by ``check``), then ``repeat`` timed calls."""
+    result = call()
+    if check is not None:
+        check(result)
+    del result
+    return Timing(time_calls(call, repeat))
+
+
+def rows_check(rows: int):
+    def check(result) -> None:
+        if len(result) != rows:
+            raise SystemExit(f"expected {rows} rows, got {len(result)}")
+
+    return check
+
+
+def measure_reads(args: argparse.Namespace) -> list[tuple[str, Timing, Timing]]:
+    """Threaded dask read vs the local engine, per scenario file."""
+    import jetliner_dist as jd
+    import jetliner_dist.dask as jdd
+
+    out = []
+    for name in args.scenarios:
+        path = str(ensure_file(SCENARIOS[name].dataset, args.rows, args.data_dir))
+        check = rows_check(args.rows)
+        local = timed(lambda: jd.read_table(path), args.repeat, lambda t: check(range(t.num_rows)))
+        dask = timed(lambda: jdd.read_avro(path).compute(scheduler="threads"), args.repeat, check)
+        progress(f"[read {name}] local {local.median:.3f} s  dask threads {dask.median:.3f} s")
+        out.append((name, local, dask))
+    return out
+
+
+def small_files(args: argparse.Namespace) -> Path:
+    """``--files`` copies of a 100-row file, written once."""
+    one = ensure_file(DATASETS["simple"], SMALL_ROWS, args.data_dir)
+    folder = args.data_dir / f"small_{args.files}"
+    if len(list(folder.glob("*.avro"))) != args.files:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for i in range(args.files):
+            shutil.copyfile(one, folder / f"part-{i:05d}.avro")
+    return folder
+
+
+def measure_planning(args: argparse.Namespace) -> tuple[Timing, Timing, int, int]:
+    """Graph construction over many small files, both readers on this machine."""
+    import dask.bag as db
+
+    import jetliner_dist.dask as jdd
+
+    glob = str(small_files(args) / "*.avro")
+    ours = timed(lambda: jdd.read_avro(glob), args.repeat)
+    bag = timed(lambda: db.read_avro(glob), args.repeat)
+    partitions = (jdd.read_avro(glob).npartitions, db.read_avro(glob).npartitions)
+    progress(f"[planning {args.files} files] jetliner_dist {ours.median:.3f} s  "
+             f"dask.bag {bag.median:.3f} s")  # fmt: skip
+    return ours, bag, *partitions
+
+
+def measure_cluster(args: argparse.Namespace) -> tuple[Timing, Timing, int]:
+    """groupby-aggregate on a LocalCluster: jetliner_dist.dask vs dask.bag + fastavro."""
+    import dask.bag as db
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    import jetliner_dist.dask as jdd
+
+    path = ensure_file(SCENARIOS["simple"].dataset, args.rows, args.data_dir)
+    # The same partitions for both: a few per worker thread.
+    blocksize = max(1 << 20, math.ceil(path.stat().st_size / 8))
+    aggregations = {"id": "count", "int_val": "sum", "double_val": "mean"}
+    meta = pd.DataFrame({
+        "id": pd.Series(dtype="int64"), "name": pd.Series(dtype="object"),
+        "int_val": pd.Series(dtype="int64"), "float_val": pd.Series(dtype="float64"),
+        "double_val": pd.Series(dtype="float64"), "bool_val": pd.Series(dtype="bool"),
+    })  # fmt: skip
+
+    def ours():
+        df = jdd.read_avro(str(path), blocksize=blocksize)
+        return df.groupby("bool_val").agg(aggregations).compute()
+
+    def bag():
+        df = db.read_avro(str(path), blocksize=blocksize).to_dataframe(meta=meta)
+        return df.groupby("bool_val").agg(aggregations).compute()
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster):  # fmt: skip
+        def same(result) -> None:
+            expected = bag()
+            got = result.reset_index().sort_values("bool_val")
+            want = expected.reset_index().sort_values("bool_val")
+            if got["id"].tolist() != want["id"].tolist() or got["int_val"].tolist() != want["int_val"].tolist():
+                raise SystemExit(f"aggregates differ:\n{result}\n{expected}")
+
+        ours_t = timed(ours, args.repeat, same)
+        bag_t = timed(bag, args.repeat)
+        partitions = jdd.read_avro(str(path), blocksize=blocksize).npartitions
+    progress(f"[cluster groupby] jetliner_dist {ours_t.median:.3f} s  dask.bag {bag_t.median:.3f} s")
+    return ours_t, bag_t, partitions
+
+
+def report(args, reads, planning, cluster) -> str:
+    """The results as a Markdown report with ratios and target checks."""
+    lines = [
+        f"# jetliner_dist.dask benchmark ({args.rows:,} rows, median of {args.repeat})",
+        "",
+        "## Read: `jetliner_dist.dask.read_avro(path).compute(scheduler=\"threads\")` vs local engine",
+        "",
+        "| scenario | local `jd.read_table` | dask threads | dask / local | target ≤ 1.3× |",
+        "|---|---|---|---|---|",
+    ]
+    for name, local, dask in reads:
+        ratio = dask.median / local.median
+        ok = "met" if ratio <= READ_TARGET else "missed"
+        lines.append(f"| {name} | {local.median:.3f} s | {dask.median:.3f} s | {ratio:.2f}× | {ok} |")
+    ours, bag, our_parts, bag_parts = planning
+    speedup = bag.median / ours.median
+    lines += [
+        "",
+        f"## Planning {args.files:,} small files (listing + headers + graph)",
+        "",
+        "| reader | time | partitions | speed-up | target ≥ 5× |",
+        "|---|---|---|---|---|",
+        f"| jetliner_dist.dask.read_avro | {ours.median:.3f} s | {our_parts} | {speedup:.1f}× | "
+        f"{'met' if speedup >= PLANNING_TARGET else 'missed'} |",
+        f"| dask.bag.read_avro | {bag.median:.3f} s | {bag_parts} | 1.0× | |",
+    ]
+    ours, bag, partitions = cluster
+    lines += [
+        "",
+        f"## LocalCluster (2 worker processes): groupby-aggregate over the simple file ({partitions} partitions)",
+        "",
+        "| reader | time | speed-up |",
+        "|---|---|---|",
+        f"| jetliner_dist.dask.read_avro | {ours.median:.3f} s | {bag.median / ours.median:.1f}× |",
+        f"| dask.bag.read_avro(...).to_dataframe() | {bag.median:.3f} s | 1.0× |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three measurements and print the report."""
+    args = parse_args(argv)
+    reads = measure_reads(args)
+    planning = measure_planning(args)
+    cluster = measure_cluster(args)
+    print(report(args, reads, planning, cluster))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

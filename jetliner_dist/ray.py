@@ -14,8 +14,9 @@ Install with ``pip install jetliner-dist[ray]``.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import functools
+import inspect
 import io
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -32,15 +33,19 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 import pyarrow as pa
 
 from jetliner_dist.errors import SchemaError
-from jetliner_dist.local import Source, plan as make_plan
+from jetliner_dist.local import Source, _cores
+from jetliner_dist.local import plan as make_plan
 from jetliner_dist.planning import Plan, ReadSpec, Split, group_splits
-from jetliner_dist.reading import output_schema, read_split
+from jetliner_dist.reading import read_split
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
     from ray.data.expressions import Expr
 
 __all__ = ["AvroDatasource", "read_avro", "read_splits"]
+
+_METADATA_FIELDS = frozenset(f.name for f in dataclasses.fields(BlockMetadata))
+_READ_TASK_PARAMETERS = frozenset(inspect.signature(ReadTask.__init__).parameters)
 
 # Rows per Arrow table a read task yields unless ``batch_rows`` says otherwise.
 # Ray concatenates them into blocks of DataContext.target_max_block_size.
@@ -60,6 +65,13 @@ CODEC_EXPANSION = {
     "bzip2": 3.9,  # 2.41 - 7.52
     "xz": 4.4,  # 2.62 - 8.91
 }
+# Ray's placeholder column that keeps the row count of a block without
+# columns; Ray hides it from users. An internal name, hence the fallback.
+try:
+    from ray.data._internal.arrow_block import _BATCH_SIZE_PRESERVING_STUB_COL_NAME as _STUB_COLUMN
+except ImportError:  # pragma: no cover - a Ray that moved it
+    _STUB_COLUMN = "__bsp_stub"
+
 # A codec not measured above (a custom registration): assume it compresses well.
 UNKNOWN_CODEC_EXPANSION = 4.0
 
@@ -136,19 +148,18 @@ class AvroDatasource(Datasource):
         share = self._column_share()
         tasks = []
         for group in group_splits(self._plan.splits, max(1, parallelism)):
-            metadata = BlockMetadata(
-                num_rows=None,  # known only after reading: planning reads headers alone
-                size_bytes=_estimate_size(group, share),
-                input_files=list(dict.fromkeys(split.file.path for split in group)),
-                exec_stats=None,
-            )
             read_fn = _named(functools.partial(
                 read_splits, tuple(group), spec, columns=keep, predicate=predicate,
                 row_limit=per_task_row_limit,
             ))  # fmt: skip
-            tasks.append(
-                ReadTask(read_fn, metadata, schema=schema, per_task_row_limit=per_task_row_limit)
-            )
+            tasks.append(_read_task(
+                read_fn,
+                num_rows=None,  # known only after reading: planning reads headers alone
+                size_bytes=_estimate_size(group, share),
+                input_files=list(dict.fromkeys(split.file.path for split in group)),
+                schema=_block_schema(schema),
+                row_limit=per_task_row_limit,
+            ))  # fmt: skip
         return tasks
 
     # -- the read spec after pushdown -----------------------------------------
@@ -174,17 +185,17 @@ class AvroDatasource(Datasource):
         The spec decodes the output columns plus those the predicate needs; the
         latter are dropped after filtering.
         """
-        import dataclasses
-
         spec = self._plan.spec
         output = self._output_columns()
         predicate = None
-        needed: list[str] = []
+        needed: list[str] | None = []
         if self._predicate_expr is not None:
             predicate = self._predicate_expr.to_pyarrow()
             needed = _column_references(self._predicate_expr)
         if output is None:
             return spec, None, predicate
+        if needed is None:  # decode everything, filter, then select
+            return spec, tuple(output), predicate
         paths = spec.include_file_paths
         wanted = list(dict.fromkeys([*output, *needed]))
         data = [name for name in wanted if name != paths]
@@ -225,7 +236,7 @@ def read_splits(
             if columns is not None:
                 table = table.select(list(columns))
             if table.num_rows:
-                yield table
+                yield _keep_row_count(table)
 
 
 def read_avro(
@@ -260,19 +271,24 @@ def read_avro(
     - ``batch_rows``: rows per Arrow table a task yields (default 131,072).
     - ``split_size``: bytes per split ("64 MiB").
     - ``max_block_size``: refuse Avro blocks that decompress beyond this.
-    - ``override_num_blocks``, ``concurrency``, ``num_cpus``, ``memory``,
-      ``ray_remote_args``: as in :func:`ray.data.read_parquet`.
+    - ``override_num_blocks``: read tasks (and blocks) to make; default: one
+      per split, at most Ray's default number of read blocks.
+    - ``concurrency``, ``num_cpus``, ``memory``, ``ray_remote_args``: as in
+      :func:`ray.data.read_parquet`.
 
     ``source`` is a path, glob, directory or fsspec URL, or a list of them;
     every Ray worker must be able to read it.
     """
     _check_source(source)
+    cpus = _cluster_cpus()
     plan = make_plan(
         source, columns=columns, storage_options=storage_options,
         include_file_paths=include_file_paths,
         batch_rows=DEFAULT_RAY_BATCH_ROWS if batch_rows is None else batch_rows,
-        split_size=split_size, max_workers=_cluster_cpus(), max_block_size=max_block_size,
+        split_size=split_size, max_workers=cpus, max_block_size=max_block_size,
     )  # fmt: skip
+    if override_num_blocks is None:
+        override_num_blocks = _default_num_blocks(len(plan.splits), cpus)
     dataset = ray.data.read_datasource(
         AvroDatasource(plan), override_num_blocks=override_num_blocks, concurrency=concurrency,
         num_cpus=num_cpus, memory=memory, ray_remote_args=ray_remote_args,
@@ -286,19 +302,50 @@ def read_avro(
 
 
 def _estimate_size(splits: Sequence[Split], share: float) -> int:
-    """Arrow bytes the splits decode to: file bytes × the codec's expansion."""
-    total = 0.0
-    for split in splits:
-        total += split.size * CODEC_EXPANSION.get(split.file.codec, UNKNOWN_CODEC_EXPANSION)
-    return int(total * share)
-
-
-def _column_references(expr: "Expr") -> list[str]:
-    from ray.data._internal.planner.plan_expression.expression_visitors import (
-        get_column_references,
+    """Arrow bytes the splits decode to: file bytes × the codec's expansion ×
+    the share of columns kept (per split, so tasks add up to the whole)."""
+    return sum(
+        int(split.size * CODEC_EXPANSION.get(split.file.codec, UNKNOWN_CODEC_EXPANSION) * share)
+        for split in splits
     )
 
+
+def _keep_row_count(table: pa.Table) -> pa.Table:
+    """``table``, with Ray's hidden stub column if it has no columns: Ray counts
+    the rows of a zero-column table as 0 (its parquet reader does the same)."""
+    if table.num_columns:
+        return table
+    return table.append_column(_STUB_COLUMN, pa.nulls(table.num_rows))
+
+
+def _block_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of the blocks :func:`read_splits` yields."""
+    return schema if len(schema) else pa.schema([pa.field(_STUB_COLUMN, pa.null())])
+
+
+def _column_references(expr: "Expr") -> list[str] | None:
+    """The columns ``expr`` reads, or None if this Ray cannot say (then every
+    column is decoded)."""
+    try:
+        from ray.data._internal.planner.plan_expression.expression_visitors import (
+            get_column_references,
+        )
+    except ImportError:  # pragma: no cover - an internal module that moved
+        return None
     return list(dict.fromkeys(get_column_references(expr)))
+
+
+def _read_task(read_fn, *, schema: pa.Schema, row_limit: int | None, **metadata: Any) -> ReadTask:
+    """A ReadTask for this Ray: the block schema moved from BlockMetadata to
+    ReadTask, and ReadTask learnt per_task_row_limit, in later Ray versions."""
+    task: dict[str, Any] = {}
+    if "schema" in _METADATA_FIELDS:
+        metadata["schema"] = schema
+    else:
+        task["schema"] = schema
+    if row_limit is not None and "per_task_row_limit" in _READ_TASK_PARAMETERS:
+        task["per_task_row_limit"] = row_limit
+    return ReadTask(read_fn, BlockMetadata(exec_stats=None, **metadata), **task)
 
 
 def _named(read_fn: functools.partial) -> functools.partial:
@@ -318,8 +365,24 @@ def _check_source(source: Any) -> None:
             )
 
 
-def _cluster_cpus() -> int | None:
-    """CPUs of the connected Ray cluster (None: not connected yet, plan for this machine)."""
-    if not ray.is_initialized():
-        return None
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+def _cluster_cpus() -> int:
+    """CPUs of the connected Ray cluster, or of this machine before Ray starts
+    (``read_datasource`` then starts a local Ray on it)."""
+    if ray.is_initialized():
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return _cores()
+
+
+def _default_num_blocks(splits: int, cpus: int) -> int:
+    """One read task and block per split, up to Ray's default number of read
+    blocks (``DataContext.read_op_min_num_blocks``, or two per CPU if more).
+
+    Left to itself, Ray asks for about one block per MiB of estimated data and
+    slices each task's output to get there: with one task per split that made
+    11 blocks per task and doubled the time of reading a 1M-row file (measured
+    with benchmarks/ray_bench.py). Blocks larger than the target block size
+    are still cut by Ray as they are produced.
+    """
+    context = ray.data.DataContext.get_current()
+    ceiling = max(getattr(context, "read_op_min_num_blocks", 200), 2 * cpus)
+    return max(1, min(splits, ceiling))

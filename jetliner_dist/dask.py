@@ -125,8 +125,11 @@ def read_avro_partitions(
     """
     if kind not in ("arrow", "polars"):
         raise ValueError(f"kind must be 'arrow' or 'polars', got {kind!r}")
+    # Polars reads string_view without a copy, but pyarrow cannot compare it:
+    # filtered reads decode large_string.
+    views = kind == "polars" and filters is None
     built = _build(
-        source, views=kind == "polars", columns=columns, filters=filters, blocksize=blocksize,
+        source, views=views, columns=columns, filters=filters, blocksize=blocksize,
         storage_options=storage_options, include_path_column=include_path_column,
         batch_rows=batch_rows, max_block_size=max_block_size,
     )  # fmt: skip
@@ -280,7 +283,8 @@ def _read(
     if not path_as_string:
         wanted = [c for c in wanted if c != reader.path_column]
     names = table.column_names
-    keep = [c for c in wanted if c in set(names)]
+    present = set(names)
+    keep = [c for c in wanted if c in present]
     if keep != names:
         table = table.select(keep)
     return table, file_rows

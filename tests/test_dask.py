@@ -38,7 +38,6 @@ import fastavro  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 import jetliner_dist as jd  # noqa: E402
@@ -489,6 +488,24 @@ def test_option_errors(data_dir):
         jdd.read_avro(str(data_dir / "none-*.avro"))
 
 
+def test_fsspec_urls(data_dir):
+    """A URL source: files listed and read through fsspec (here in memory, so
+    the threaded scheduler shares it)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for path in sorted(data_dir.glob("*.avro")):
+        fs.pipe(f"/jdd-test/{path.name}", path.read_bytes())
+    try:
+        url = "memory://jdd-test/*.avro"
+        df = jdd.read_avro(url, blocksize="32 KiB", include_path_column=True, storage_options={})
+        assert df.npartitions > 3
+        expected = jd.read_table(url, include_file_paths="path")
+        assert_frame_matches(df.compute(scheduler="threads"), expected)
+    finally:
+        fs.rm("/jdd-test", recursive=True)
+
+
 def test_corrupt_data_raises_the_typed_error(tmp_path):
     path = _write(tmp_path / "x.avro", range(3_000))
     data = bytearray(path.read_bytes())
@@ -524,6 +541,19 @@ def test_polars_partitions_on_the_cluster(client, data_dir):
     assert result.equals(expected)
 
 
+def test_polars_partitions_filter_strings_and_the_path(data_dir):
+    target = str(data_dir / "a.avro")
+    filters = [("name", "in", ["name_1", "name_2"]), ("color", "==", "GREEN"), ("path", "==", target)]
+    parts = jdd.read_avro_partitions(str(data_dir), kind="polars", filters=filters,
+                                     include_path_column=True, blocksize="64 KiB")  # fmt: skip
+    result = pl.concat(dask.compute(*parts, scheduler="threads"))
+    expected = jd.read_avro(str(data_dir), include_file_paths="path").filter(
+        pl.col("name").is_in(["name_1", "name_2"]), pl.col("color") == "GREEN", pl.col("path") == target
+    )
+    assert 0 < result.height < 100
+    assert result.equals(expected)
+
+
 def test_partition_keys_are_deterministic(data_dir):
     first = jdd.read_avro_partitions(str(data_dir), blocksize="32 KiB")
     again = jdd.read_avro_partitions(str(data_dir), blocksize="32 KiB")
@@ -544,6 +574,18 @@ def test_example_job_runs(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "matches the local engine" in completed.stdout
     assert list((tmp_path / "parquet-dask").glob("*.parquet"))
+
+
+@pytest.mark.slow
+def test_benchmark_runs_on_small_files(tmp_path):
+    """``python -m benchmarks.dask_bench`` end to end on tiny inputs (the real
+    run takes minutes and stays out of CI)."""
+    command = [sys.executable, "-m", "benchmarks.dask_bench", "--rows", "2000", "--files", "20",
+               "--repeat", "1", "--data-dir", str(tmp_path)]  # fmt: skip
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    for heading in ("## Read", "## Planning 20 small files", "## LocalCluster"):
+        assert heading in completed.stdout
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,9 @@ MAX_NESTING = 4096
 _FRAME_ROWS = 8192
 # How far past its end a split reads at least to finish its last block, before
 # it has seen a block to size that by (then: twice the largest block so far).
-_MIN_TAIL = 1024 * 1024
+# Avro writers' blocks are mostly 16-64 KiB (fastavro, Java); a larger last
+# block costs one more request.
+_MIN_TAIL = 256 * 1024
 # A block's bytes beside its payload: count and size varints, sync marker.
 _BLOCK_OVERHEAD = 20 + SYNC_SIZE
 

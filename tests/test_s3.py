@@ -297,6 +297,33 @@ def test_100_mb_object_in_4_splits_takes_a_few_large_gets(big_object, s3, proxy)
     assert table.equals(jd.read_table(local, split_size=split_size))
 
 
+def test_blocks_larger_than_the_tail_and_the_window(s3, proxy, tmp_path):
+    """Blocks of ~0.4 MiB (past the 256 KiB tail) and of ~20 MiB (past the
+    16 MiB window): the reader grows its reads and stays exact and bounded."""
+    import fastavro
+
+    schema = {"type": "record", "name": "Big", "fields": [
+        {"name": "i", "type": "long"}, {"name": "blob", "type": "bytes"}]}  # fmt: skip
+    rng = __import__("random").Random(3)
+    path = tmp_path / "big-blocks.avro"
+    with path.open("wb") as f:
+        writer = fastavro.write.Writer(f, schema, codec="null", sync_interval=1 << 40)
+        for i, size in enumerate([400_000] * 12 + [20_000_000] + [400_000] * 6):
+            writer.write({"i": i, "blob": rng.randbytes(size)})
+            writer.flush()  # one row per block
+        writer.flush()
+    key = f"big-blocks-{uuid.uuid4().hex[:8]}.avro"
+    url = s3.upload(key, path)
+    options = storage_options(proxy.endpoint)
+    for split_size in ("1 MiB", "3 MiB", None):
+        proxy.reset()
+        table = jd.read_table(url, storage_options=options, split_size=split_size)
+        assert table.equals(jd.read_table(str(path), split_size=split_size)), split_size
+        gets = proxy.object_requests("GET", key)
+        splits = len(jd.plan(str(path), split_size=split_size).splits)
+        assert len(gets) <= 2 + 3 * splits, (split_size, len(gets))
+
+
 @pytest.mark.parametrize(
     "count", [150, pytest.param(2_500, marks=pytest.mark.slow)], ids=["150", "2500"]
 )

@@ -183,8 +183,24 @@ class _BlockReader:
             raw = self._fetch(pos, min(end, size))
             buf = np.frombuffer(raw, dtype=np.uint8)
             buf_start = pos
+        if self.rows_left != 0 and stop <= pos - SYNC_SIZE < size - SYNC_SIZE:
+            # The next split owns the block at ``pos``; check that it frames.
+            # Otherwise that split's scan would reject the sync marker before
+            # it as a false match, and a corrupt block at the boundary would
+            # vanish between the two splits instead of failing the read.
+            check_block(
+                self.source, self.file, pos, raw, buf_start, self.options.max_block_size
+            )
         if self.builder.rows or not yielded:
-            yield self.builder.finish()
+            yield self._finish()
+
+    def _finish(self) -> pa.RecordBatch:
+        """The builder's batch; errors of its last steps (recursive values
+        rendered as JSON) name the file."""
+        try:
+            return self.builder.finish()
+        except JetlinerDistError as exc:
+            raise exc.with_context(path=self.file.path) from None
 
     def _decode(self, raw, buf: np.ndarray, blocks: np.ndarray, starts: np.ndarray):
         """Decompress ``blocks`` (rows of the framing table) and decode them.
@@ -230,9 +246,9 @@ class _BlockReader:
             if status != oc.ST_OK:
                 raise self._decode_error(status, starts)
             if builder.rows >= builder.batch_rows:
-                yield builder.finish()
+                yield self._finish()
         if self.options.window_batches and builder.rows:
-            yield builder.finish()  # sized for this window: no growth, no copy
+            yield self._finish()  # sized for this window: no growth, no copy
         del keep  # payload buffers live until their records are decoded
 
     def _block(self, i: int) -> int | None:
@@ -293,7 +309,10 @@ class _BlockReader:
         bad = self.kernel.snappy_sizes(buf, blocks, sizes, checksums)
         if bad >= 0:
             _, start, size = blocks[bad]
-            snappy_size(memoryview(buf)[start : start + size], limit)  # raises the reason
+            try:
+                snappy_size(memoryview(buf)[start : start + size], limit)  # says why
+            except JetlinerDistError as exc:
+                raise _Blame(bad, exc) from None
             raise _Blame(bad, DecompressionError("snappy block preamble is corrupt"))
         too_large = np.flatnonzero(sizes > limit)
         if len(too_large):
@@ -511,30 +530,52 @@ def _scan_first_block(
 
 def _frames_after(source, file, marker, window, window_start, max_block_size) -> bool:
     """Whether the bytes after a candidate sync marker frame one block."""
+    try:
+        check_block(source, file, marker + SYNC_SIZE, window, window_start, max_block_size)
+    except JetlinerDistError:
+        return False
+    return True
+
+
+def check_block(
+    source, file: AvroFile, block: int, window, window_start: int, max_block_size: int
+) -> None:
+    """Raise the typed error if the block at ``block`` does not frame: sane
+    count and size, inside the file, ending in the sync marker. A block at the
+    file's end (none) is fine. Reads only its header and its marker."""
     from jetliner_dist.avro.binary import read_long
 
-    block = marker + SYNC_SIZE
-    if block == file.size:  # the file's final marker: a genuine one
-        return True
+    if block >= file.size:
+        return
+    where = dict(path=file.path, offset=block)
     head = _read_at(source, window, window_start, block, min(20, file.size - block))
     try:
         count, used = read_long(head, 0)
         size, used = read_long(head, used)
+    except TruncatedError:
+        raise TruncatedError("file ends inside a block header", **where) from None
     except JetlinerDistError:
-        return False
-    if count < 0 or size < 0 or size > max_block_size:
-        return False
+        raise CorruptBlockError("block header has a varint longer than 10 bytes", **where) from None
+    if count < 0 or size < 0:
+        raise CorruptBlockError(f"block has a negative count or size ({count}, {size})", **where)
+    if size > max_block_size:
+        raise LimitExceededError(
+            f"block claims {size} bytes, more than max_block_size ({max_block_size})", **where
+        )
     tail = block + used + size
     if tail + SYNC_SIZE > file.size:
-        return False
-    return _read_at(source, window, window_start, tail, SYNC_SIZE) == file.sync
+        raise TruncatedError("file ends inside a block", **where)
+    if _read_at(source, window, window_start, tail, SYNC_SIZE) != file.sync:
+        raise SyncMarkerError(
+            "block does not end with the file's sync marker", path=file.path, offset=tail
+        )
 
 
 def _read_at(source, window: bytes, window_start: int, offset: int, length: int) -> bytes:
     """Bytes [offset, offset + length) from the window when it has them."""
     local = offset - window_start
     if 0 <= local and local + length <= len(window):
-        return window[local : local + length]
+        return bytes(window[local : local + length])
     return bytes(source.fetch(offset, offset + length))
 
 

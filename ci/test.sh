@@ -9,8 +9,9 @@ PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The bench extra brings the peers (jetliner, polars-avro) the benchmark smoke test runs;
-# the ray extra lets tests/test_ray.py (and the example it runs) run instead of skipping.
-"$PYTHON" -m pip install --progress-bar off -e ".[test,bench,ray]"
+# the ray and dask extras let tests/test_ray.py and tests/test_dask.py (and the examples
+# they run) run instead of skipping.
+"$PYTHON" -m pip install --progress-bar off -e ".[test,bench,ray,dask]"
 
 # -p no:cacheprovider: leave no .pytest_cache behind in the checkout.
 # --timeout: a hung test fails instead of stalling the run.

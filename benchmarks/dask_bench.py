@@ -3,7 +3,8 @@
     python -m benchmarks.dask_bench                          # everything, 1M-row files
     python -m benchmarks.dask_bench --scenarios simple --repeat 3 --files 500
 
-Three measurements, each a median of ``--repeat`` timed runs after a warm-up:
+Three measurements, each a median of ``--repeat`` timed runs after a warm-up;
+the two sides of each comparison alternate, so machine noise hits both:
 
 1. read: ``jetliner_dist.dask.read_avro(path).compute(scheduler="threads")``
    (pandas partitions, concatenated) against the local engine,
@@ -64,13 +65,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args  # fmt: skip
 
 
-def timed(call, repeat: int, check=None) -> Timing:
-    """One warm-up call (checked by ``check``), then ``repeat`` timed calls."""
-    result = call()
-    if check is not None:
-        check(result)
-    del result
-    return Timing(time_calls(call, repeat))
+def timed_pair(first, second, repeat: int, check=None) -> tuple[Timing, Timing]:
+    """Warm both up, then alternate their timed calls, so a noisy machine
+    slows both alike and the ratio stays meaningful."""
+    for call in (first, second):
+        result = call()
+        if check is not None:
+            check(result)
+        del result
+    times = [time_calls(call, 1)[0] for _ in range(repeat) for call in (first, second)]
+    return Timing(tuple(times[0::2])), Timing(tuple(times[1::2]))
 
 
 def rows_check(rows: int):
@@ -89,9 +93,11 @@ def measure_reads(args: argparse.Namespace) -> list[tuple[str, Timing, Timing]]:
     out = []
     for name in args.scenarios:
         path = str(ensure_file(SCENARIOS[name].dataset, args.rows, args.data_dir))
-        check = rows_check(args.rows)
-        local = timed(lambda: jd.read_table(path), args.repeat, lambda t: check(range(t.num_rows)))
-        dask = timed(lambda: jdd.read_avro(path).compute(scheduler="threads"), args.repeat, check)
+        local, dask = timed_pair(
+            lambda: jd.read_table(path),
+            lambda: jdd.read_avro(path).compute(scheduler="threads"),
+            args.repeat, rows_check(args.rows),
+        )  # fmt: skip
         progress(f"[read {name}] local {local.median:.3f} s  dask threads {dask.median:.3f} s")
         out.append((name, local, dask))
     return out
@@ -116,8 +122,7 @@ def measure_planning(args: argparse.Namespace) -> tuple[Timing, Timing, int, int
     import jetliner_dist.dask as jdd
 
     glob = str(small_files(args) / "*.avro")
-    ours = timed(lambda: jdd.read_avro(glob), args.repeat)
-    bag = timed(lambda: db.read_avro(glob), args.repeat)
+    ours, bag = timed_pair(lambda: jdd.read_avro(glob), lambda: db.read_avro(glob), args.repeat)
     partitions = (jdd.read_avro(glob).npartitions, db.read_avro(glob).npartitions)
     progress(f"[planning {args.files} files] jetliner_dist {ours.median:.3f} s  "
              f"dask.bag {bag.median:.3f} s")  # fmt: skip
@@ -160,8 +165,8 @@ def measure_cluster(args: argparse.Namespace) -> tuple[Timing, Timing, int]:
             if got["id"].tolist() != want["id"].tolist() or got["int_val"].tolist() != want["int_val"].tolist():
                 raise SystemExit(f"aggregates differ:\n{result}\n{expected}")
 
-        ours_t = timed(ours, args.repeat, same)
-        bag_t = timed(bag, args.repeat)
+        same(ours())
+        ours_t, bag_t = timed_pair(ours, bag, args.repeat)
         partitions = jdd.read_avro(str(path), blocksize=blocksize).npartitions
     progress(f"[cluster groupby] jetliner_dist {ours_t.median:.3f} s  dask.bag {bag_t.median:.3f} s")
     return ours_t, bag_t, partitions

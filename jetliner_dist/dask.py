@@ -96,10 +96,13 @@ def read_avro(
     reader = built.reader
     schema = output_schema(reader.spec)
     meta = _to_pandas(schema.empty_table(), reader, (), schema.names)
-    return dd.from_map(
-        partial(_read_frame, reader=reader), built.partitions, meta=meta, label=LABEL,
-        enforce_metadata=False,
-    )  # fmt: skip
+    # Partitions already hold the string dtype dask's convert-string option
+    # asks for (reader.pandas_strings): spare every partition dask's pass.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_map(
+            partial(_read_frame, reader=reader), built.partitions, meta=meta, label=LABEL,
+            enforce_metadata=False,
+        )  # fmt: skip
 
 
 def read_avro_partitions(

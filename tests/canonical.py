@@ -638,7 +638,10 @@ def _convert_duration(arr: pa.Array, path: str) -> list:
 def _convert_decimal(scale: int, arr: pa.Array, path: str) -> list:
     _expect(pa.types.is_decimal(arr.type), path, f"decimal must be decimal, got {arr.type}")
     _expect(arr.type.scale == scale, path, f"decimal scale {arr.type.scale} != schema {scale}")
-    return [None if v is None else render_decimal(_unscaled(v, scale), scale) for v in arr.to_pylist()]
+    return [
+        None if v is None else render_decimal(_unscaled(v, scale), scale)
+        for v in arr.to_pylist()
+    ]
 
 
 def _unscaled(value: decimal.Decimal, scale: int) -> int:
@@ -669,7 +672,7 @@ def _convert_string(arr: pa.Array, path: str) -> list:
     return arr.to_pylist()
 
 
-# Arrow temporal types: (storage integer type, nanoseconds per unit).
+# Nanoseconds per Arrow time unit.
 _UNIT_NANOS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 

@@ -24,7 +24,9 @@ distinct field-name sets, never a map and a record together.
 
 from __future__ import annotations
 
-import string
+import io
+import struct
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -408,7 +410,7 @@ def _value(draw, schema: Any, defs: dict, namespace: str, depth: int, max_depth:
                                           and kind not in _PRIMITIVE_CLASS):
         return _value(draw, kind, defs, namespace, depth, max_depth)
     if kind == "record":
-        inner = _inner_namespace(schema, namespace)
+        inner = schema.get("namespace", namespace)
         return {f["name"]: _value(draw, f["type"], defs, inner, depth + 1, max_depth)
                 for f in schema["fields"]}
     if kind == "array":
@@ -447,20 +449,16 @@ def _branch_name(branch: Any, namespace: str, defs: dict) -> str:
     if isinstance(branch, str):
         return branch if branch in _PRIMITIVE_CLASS else _resolve(branch, namespace, defs)
     kind = branch["type"]
-    if kind in ("record", "enum", "fixed"):
-        return _join(branch.get("namespace", namespace), branch["name"]) \
-            if "." not in branch["name"] else branch["name"]
-    return kind
+    if kind not in ("record", "enum", "fixed"):
+        return kind
+    name = branch["name"]
+    return name if "." in name else _join(branch.get("namespace", namespace), name)
 
 
 def _resolve(name: str, namespace: str, defs: dict) -> str:
     if "." not in name and _join(namespace, name) in defs:
         return _join(namespace, name)
     return name
-
-
-def _inner_namespace(schema: dict, namespace: str) -> str:
-    return schema.get("namespace", namespace)
 
 
 def _primitive_value(draw, kind: str) -> Any:
@@ -491,7 +489,7 @@ def _annotated_value(draw, schema: dict) -> Any:
         width = (unscaled.bit_length() + 8) // 8 + draw(st.integers(0, 2))  # may be padded
         return unscaled.to_bytes(width, "big", signed=True)
     if logical == "uuid" and kind == "string":
-        text = str(_uuid(draw))
+        text = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))))
         return text.upper() if draw(st.booleans()) else text
     return _primitive_value(draw, kind)
 
@@ -506,12 +504,6 @@ def _fixed_value(draw, schema: dict) -> bytes:
 def _unscaled(draw, precision: int) -> int:
     limit = 10**precision - 1
     return draw(st.integers(-limit, limit) | st.sampled_from([0, limit, -limit]))
-
-
-def _uuid(draw):
-    import uuid
-
-    return uuid.UUID(int=draw(st.integers(0, 2**128 - 1)))
 
 
 # ---------------------------------------------------------------------------
@@ -559,3 +551,116 @@ def avro_cases(draw, max_records: int = 25, min_fields: int | None = None) -> Ca
 codecs = st.sampled_from(CODECS)
 # Mostly tiny blocks (many per file); sometimes fastavro's default (one block).
 sync_intervals = st.integers(1, 400) | st.just(16000)
+
+
+# ---------------------------------------------------------------------------
+# Files with arrays and maps in several blocks
+# ---------------------------------------------------------------------------
+#
+# fastavro writes every array and map as one block with a positive count. The
+# specification also allows several blocks, and a negative count followed by
+# the block's byte size (so readers can skip it); Java's blocking encoder writes
+# those. This small encoder writes them, for the ``null`` codec.
+
+
+def _zigzag(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+@st.composite
+def blocked_files(draw, case: Case) -> bytes:
+    """``case`` as an uncompressed container file whose arrays and maps are
+    cut into random blocks (some with negative counts and byte sizes), and
+    whose records are spread over random file blocks."""
+    import fastavro  # the header (schema, sync marker) comes from fastavro
+
+    header = io.BytesIO()
+    fastavro.writer(header, case.schema, [], codec="null")
+    head = header.getvalue()
+    sync = head[-16:]
+    encoder = _BlockingEncoder(draw, named_definitions(case.schema))
+    out = bytearray(head)
+    records = list(case.records)
+    while records:
+        count = draw(st.integers(1, len(records)))
+        data = b"".join(encoder.encode(case.schema, r, "") for r in records[:count])
+        out += _zigzag(count) + _zigzag(len(data)) + data + sync
+        records = records[count:]
+    return bytes(out)
+
+
+class _BlockingEncoder:
+    """Avro binary encoding of values in fastavro's writer form."""
+
+    def __init__(self, draw, defs: dict[str, Any]) -> None:
+        self.draw, self.defs = draw, defs
+
+    def encode(self, schema: Any, value: Any, namespace: str) -> bytes:
+        if isinstance(schema, list):
+            return self._union(schema, value, namespace)
+        if isinstance(schema, str):
+            if schema in _PRIMITIVE_CLASS:
+                return self._primitive(schema, value)
+            fullname = _resolve(schema, namespace, self.defs)
+            return self.encode(self.defs[fullname], value, fullname.rpartition(".")[0])
+        kind = schema["type"]
+        if kind == "record":
+            inner = schema.get("namespace", namespace)
+            return b"".join(self.encode(f["type"], value[f["name"]], inner)
+                            for f in schema["fields"])
+        if kind == "enum":
+            return _zigzag(schema["symbols"].index(value))
+        if kind == "fixed":
+            return bytes(value)
+        if kind == "array":
+            items = [self.encode(schema["items"], v, namespace) for v in value]
+            return self._blocks(items)
+        if kind == "map":
+            entries = [self._primitive("string", k) + self.encode(schema["values"], v, namespace)
+                       for k, v in value.items()]
+            return self._blocks(entries)
+        if kind in _PRIMITIVE_CLASS:
+            return self._primitive(kind, value)
+        return self.encode(kind, value, namespace)  # {"type": <name or schema>}
+
+    def _union(self, branches: list, value: Any, namespace: str) -> bytes:
+        if value is None:
+            return _zigzag(branches.index("null"))
+        name, inner = value
+        for index, branch in enumerate(branches):
+            if _branch_name(branch, namespace, self.defs) == name:
+                return _zigzag(index) + self.encode(branch, inner, namespace)
+        raise ValueError(f"no branch {name!r} in {branches}")
+
+    def _blocks(self, items: list[bytes]) -> bytes:
+        out = bytearray()
+        while items:
+            count = self.draw(st.integers(1, len(items)))
+            data = b"".join(items[:count])
+            if self.draw(st.booleans()):  # negative count, then the byte size
+                out += _zigzag(-count) + _zigzag(len(data)) + data
+            else:
+                out += _zigzag(count) + data
+            items = items[count:]
+        return bytes(out + _zigzag(0))
+
+    @staticmethod
+    def _primitive(kind: str, value: Any) -> bytes:
+        if kind == "null":
+            return b""
+        if kind == "boolean":
+            return b"\x01" if value else b"\x00"
+        if kind in ("int", "long"):
+            return _zigzag(value)
+        if kind == "float":
+            return struct.pack("<f", value)
+        if kind == "double":
+            return struct.pack("<d", value)
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        return _zigzag(len(data)) + data

@@ -205,7 +205,8 @@ def test_decimal_scale_mismatch_is_a_shape_error():
 
 def test_uuid_on_string_and_fixed():
     text = "fe7bc30b-4ce8-4c5e-b67c-2234a2d38e66"
-    assert one({"type": "string", "logicalType": "uuid"}, pa.array([text], pa.large_string())) == [text]
+    uuid_string = {"type": "string", "logicalType": "uuid"}
+    assert one(uuid_string, pa.array([text], pa.large_string())) == [text]
     fixed = {"type": "fixed", "name": "U", "size": 16, "logicalType": "uuid"}
     assert one(fixed, pa.array([text], pa.large_string())) == [text]
 

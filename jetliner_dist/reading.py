@@ -448,7 +448,9 @@ def read_split(
         window=read_size or DEFAULT_WINDOW,
         window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
     )
-    scan_size = _SCAN_WINDOW if read_size is None else min(read_size, split.size + _MIN_TAIL)
+    # A split scans no further than its own range plus a tail at first: tiny
+    # splits must not each read a whole scan window.
+    scan_size = min(read_size or _SCAN_WINDOW, split.size + _MIN_TAIL)
     first, scanned = _scan_first_block(
         source, file, split.start, split.end, options.max_block_size, scan_size
     )

@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -116,6 +117,8 @@ class FileObjectSource:
 
     def __init__(self, fileobj: io.IOBase, path: str | None = None) -> None:
         self._file = fileobj
+        # Splits are read on several threads; seek + read must not interleave.
+        self._lock = threading.Lock()
         self.path = path or str(getattr(fileobj, "name", "<file object>"))
         try:
             self.size = fileobj.seek(0, io.SEEK_END)
@@ -124,8 +127,9 @@ class FileObjectSource:
 
     def fetch(self, start: int, end: int) -> bytes:
         try:
-            self._file.seek(start)
-            return self._file.read(end - start)
+            with self._lock:
+                self._file.seek(start)
+                return self._file.read(end - start)
         except (OSError, ValueError) as exc:
             raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
 

@@ -60,29 +60,30 @@ class _Bars(Progress):
         self.bar = tqdm(total=self.total, unit="B", unit_scale=True, unit_divisor=1024,
                         desc="reading Avro", dynamic_ncols=True)  # fmt: skip
         self.per_file = per_file
-        self._file_bars: dict[str, object] = {}
-        self._file_left = {f.path: f.size for f in files}
+        # Keyed by the file's index in the plan: a path listed twice is two files.
+        self._file_bars: dict[int, object] = {}
+        self._file_left = {i: f.size for i, f in enumerate(files)}
 
     def tracker(self, split: Split) -> SplitTracker:
         if self.per_file:
             with self._lock:
-                if split.file.path not in self._file_bars:
+                if split.file_index not in self._file_bars:
                     position = 1 + len(self._file_bars) % 8
-                    self._file_bars[split.file.path] = self._tqdm(
+                    self._file_bars[split.file_index] = self._tqdm(
                         total=split.file.size, unit="B", unit_scale=True, unit_divisor=1024,
                         desc=split.file.path[-40:], position=position, leave=False,
                     )  # fmt: skip
         return _FileTracker(self, split) if self.per_file else SplitTracker(self, split)
 
-    def update(self, nbytes: int, path: str | None = None) -> None:
+    def update(self, nbytes: int, file_index: int | None = None) -> None:
         self.bar.update(nbytes)
-        if path is not None:
+        if file_index is not None:
             with self._lock:
-                self._file_left[path] -= nbytes
-                bar = self._file_bars.get(path)
-                closing = self._file_left[path] <= 0
+                self._file_left[file_index] -= nbytes
+                bar = self._file_bars.get(file_index)
+                closing = self._file_left[file_index] <= 0
                 if closing:
-                    self._file_bars.pop(path, None)
+                    self._file_bars.pop(file_index, None)
             if bar is not None:
                 bar.update(nbytes)
                 if closing:
@@ -100,18 +101,18 @@ class _Bars(Progress):
 
 
 class _FileTracker(SplitTracker):
-    __slots__ = ("_path",)
+    __slots__ = ("_file_index",)
 
     def __init__(self, bars: _Bars, split: Split) -> None:
         super().__init__(bars, split)
-        self._path = split.file.path
+        self._file_index = split.file_index
 
     def __call__(self, nbytes: int) -> None:
         with self._lock:
             step = min(nbytes, self._left)
             self._left -= step
         if step > 0:
-            self._bars.update(step, self._path)
+            self._bars.update(step, self._file_index)
 
 
 def make_progress(mode: ProgressMode, files: Sequence[AvroFile]) -> Progress:

@@ -179,7 +179,10 @@ def _float_value(value: float):
 
 def _decimal_text(raw: bytes, scale: int) -> str:
     unscaled = int.from_bytes(raw, "big", signed=True) if raw else 0
-    return f"{Decimal(unscaled).scaleb(-scale):.{scale}f}"
+    # Built from its digits: arithmetic (scaleb) would round to the default
+    # context's 28 digits, and Avro decimals go up to 76.
+    digits = tuple(int(d) for d in str(abs(unscaled)))
+    return f"{Decimal((int(unscaled < 0), digits, -scale)):f}"
 
 
 def _integer_value(logical: str | None, value: int):

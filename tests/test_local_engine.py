@@ -1,0 +1,472 @@
+"""The local engine: discovery of many sources, ordered reads on threads, row
+index and file path columns, ``n_rows`` early stop, ``AvroReader``,
+``count_rows``, schemas and errors from worker threads.
+
+Files here hold records numbered 0, 1, 2... across files, so order and
+exactly-once are one comparison with ``range``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+
+import fsspec
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import jetliner_dist as jd
+import jetliner_dist.local as local
+from blocks import layout, with_empty_blocks, write
+from jetliner_dist.errors import JetlinerDistError, SchemaError, SourceError, SyncMarkerError
+
+SCHEMA = {
+    "type": "record",
+    "name": "Row",
+    "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "name", "type": "string"},
+        {"name": "color", "type": {"type": "enum", "name": "Color", "symbols": ["RED", "GREEN", "BLUE"]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+    ],
+}
+COLORS = ["RED", "GREEN", "BLUE"]
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "avro-corpus"
+
+
+def _records(start: int, count: int) -> list[dict]:
+    return [
+        {"id": i, "name": f"row-{i}", "color": COLORS[i % 3], "tags": ["t"] * (i % 4)}
+        for i in range(start, start + count)
+    ]
+
+
+def _avro(start: int, count: int, codec: str = "deflate", sync_interval: int = 600) -> bytes:
+    return write(SCHEMA, _records(start, count), codec=codec, sync_interval=sync_interval)
+
+
+def _write_files(folder: Path, counts: list[int], codec: str = "deflate") -> list[Path]:
+    """Files part-0.avro, part-1.avro... holding consecutive ids."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, start = [], 0
+    for i, count in enumerate(counts):
+        path = folder / f"part-{i}.avro"
+        path.write_bytes(_avro(start, count, codec))
+        paths.append(path)
+        start += count
+    return paths
+
+
+def _ids(data) -> list[int]:
+    return data["id"].to_list() if isinstance(data, pl.DataFrame) else data.column("id").to_pylist()
+
+
+@pytest.fixture
+def three_files(tmp_path) -> list[Path]:
+    """1500 + 0 + 2500 rows; the middle file has no blocks at all."""
+    return _write_files(tmp_path / "three", [1500, 0, 2500])
+
+
+@pytest.fixture
+def splits_read(monkeypatch):
+    """Records every split the engine starts reading, and its progress hook."""
+    started: list[tuple] = []
+    real = local.read_split
+
+    def recording(split, spec, **kwargs):
+        started.append((split.file.path, split.start, kwargs.get("on_bytes")))
+        return real(split, spec, **kwargs)
+
+    monkeypatch.setattr(local, "read_split", recording)
+    return started
+
+
+# ---------------------------------------------------------------------------
+# Sources
+# ---------------------------------------------------------------------------
+
+
+def test_directory_reads_its_avro_files_sorted(tmp_path):
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "sub").mkdir()
+    (folder / "b.avro").write_bytes(_avro(100, 50))
+    (folder / "a.avro").write_bytes(_avro(0, 100))
+    (folder / "sub" / "c.avro").write_bytes(_avro(150, 25))
+    # Not data: hidden, underscore-prefixed, other extensions.
+    (folder / ".a.avro.crc").write_bytes(b"junk")
+    (folder / ".hidden.avro").write_bytes(b"junk")
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / "_partial.avro").write_bytes(b"junk")
+    (folder / "notes.txt").write_text("not avro")
+    table = jd.read_table(str(folder), include_file_paths="path", split_size=2000, max_workers=2)
+    assert _ids(table) == list(range(175))
+    paths = table.column("path").unique().to_pylist()
+    assert paths == [str(folder / "a.avro"), str(folder / "b.avro"), str(folder / "sub" / "c.avro")]
+    assert jd.count_rows(folder) == 175
+
+
+def test_glob_matches_in_sorted_order(tmp_path):
+    paths = _write_files(tmp_path, [30, 40, 50])
+    (tmp_path / "other.txt").write_text("x")
+    table = jd.read_table(str(tmp_path / "part-*.avro"), include_file_paths="path")
+    assert _ids(table) == list(range(120))
+    assert table.column("path").unique().to_pylist() == [str(p) for p in paths]
+    with pytest.raises(SourceError, match="no files match"):
+        jd.read_table(str(tmp_path / "nothing-*.avro"))
+
+
+def test_list_keeps_the_given_order(tmp_path):
+    a, b, c = _write_files(tmp_path, [10, 20, 30])
+    table = jd.read_table([str(c), a, str(b)], include_file_paths="path")
+    assert _ids(table) == list(range(30, 60)) + list(range(10)) + list(range(10, 30))
+    assert table.column("path").unique().to_pylist() == [str(c), str(a), str(b)]
+    with pytest.raises(SourceError, match="empty"):
+        jd.read_table([])
+
+
+def test_missing_sources_raise_source_errors(tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        jd.read_table(str(tmp_path / "missing.avro"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="no .avro files"):
+        jd.read_table(str(tmp_path / "empty"))
+    with pytest.raises(SourceError):
+        jd.read_table("memory://jetliner-dist-tests/missing.avro")
+
+
+@pytest.fixture
+def memory_files():
+    """Three files on fsspec's memory file system, removed afterwards."""
+    fs = fsspec.filesystem("memory")
+    root = "/jetliner-dist-tests/engine"
+    for i, (start, count) in enumerate([(0, 700), (700, 0), (700, 900)]):
+        fs.pipe(f"{root}/part-{i}.avro", _avro(start, count))
+    fs.pipe(f"{root}/_SUCCESS", b"")
+    yield "memory://" + root.lstrip("/")
+    fs.rm(root, recursive=True)
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/*.avro", "/part-2.avro"])
+def test_memory_urls(memory_files, suffix):
+    url = memory_files + suffix
+    expected = list(range(700, 1600)) if suffix == "/part-2.avro" else list(range(1600))
+    table = jd.read_table(url, split_size=3000, max_workers=2, include_file_paths="path")
+    assert _ids(table) == expected
+    assert all(p.startswith("memory://") for p in table.column("path").unique().to_pylist())
+    assert jd.count_rows(url) == len(expected)
+    assert jd.read_avro_schema(url) == jd.read_avro(url).drop("path", strict=False).schema
+
+
+def test_file_urls(tmp_path):
+    paths = _write_files(tmp_path, [300, 200])
+    for url in (f"file://{tmp_path}", f"file://{tmp_path}/*.avro", [f"file://{p}" for p in paths]):
+        table = jd.read_table(url, split_size=2000, max_workers=2)
+        assert _ids(table) == list(range(500))
+        assert jd.count_rows(url) == 500
+
+
+def _in_memory(data: bytes, kind: str):
+    return {
+        "bytes": data,
+        "bytearray": bytearray(data),
+        "memoryview": memoryview(data),
+        "BytesIO": io.BytesIO(data),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "BytesIO"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_in_memory_sources(kind, workers):
+    data = _avro(0, 3000)
+    source = _in_memory(data, kind)
+    table = jd.read_table(source, split_size=2000, max_workers=workers, include_file_paths="path")
+    assert _ids(table) == list(range(3000))
+    assert len(jd.plan(data, split_size=2000).splits) >= 8
+    assert jd.count_rows(_in_memory(data, kind)) == 3000
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_open_file_object_source(tmp_path, workers):
+    """A real file object, read by several threads: each read must get its
+    own bytes (seek + read on one shared object is not atomic)."""
+    path = tmp_path / "f.avro"
+    path.write_bytes(_avro(0, 20_000, sync_interval=2000))
+    for _ in range(3):
+        with path.open("rb") as f:
+            table = jd.read_table(f, split_size=8000, max_workers=workers)
+        assert _ids(table) == list(range(20_000))
+
+
+def test_lists_of_in_memory_sources_name_each(tmp_path):
+    path = tmp_path / "c.avro"
+    path.write_bytes(_avro(30, 5))
+    sources = [_avro(0, 10), io.BytesIO(_avro(10, 20)), str(path), _avro(35, 5)]
+    table = jd.read_table(sources, include_file_paths="path", max_workers=2)
+    assert _ids(table) == list(range(40))
+    names = table.column("path").unique().to_pylist()
+    assert len(names) == 4 and names[0] == "<bytes>" and names[2] == str(path)
+
+
+# ---------------------------------------------------------------------------
+# Order, row index, file paths
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_row_index_and_paths_across_splits_and_files(three_files, workers):
+    plan = jd.plan([str(p) for p in three_files], split_size=1500)
+    assert len(plan.splits) > 10
+    options = dict(split_size=1500, max_workers=workers, row_index_name="idx",
+                   include_file_paths="path")  # fmt: skip
+    sources = [str(p) for p in three_files]
+    expected_paths = [str(three_files[0])] * 1500 + [str(three_files[2])] * 2500
+
+    table = jd.read_table(sources, **options)
+    assert table.column_names == ["idx", "id", "name", "color", "tags", "path"]
+    assert table.schema.field("idx").type == pa.uint32()
+    assert table.column("idx").to_pylist() == _ids(table) == list(range(4000))
+    assert table.column("path").to_pylist() == expected_paths
+
+    frame = jd.read_avro(sources, **options)
+    assert frame.columns[0] == "idx" and frame.columns[-1] == "path"
+    assert frame.schema["idx"] == pl.UInt32 and frame.schema["color"] == pl.Enum(COLORS)
+    assert frame["idx"].to_list() == list(range(4000))
+    assert frame.drop("idx", "path").equals(pl.from_arrow(table.drop(["idx", "path"])).cast(
+        frame.drop("idx", "path").schema))
+
+    batches = list(jd.iter_batches(sources, batch_rows=333, **options))
+    streamed = pa.Table.from_batches(batches)
+    assert streamed.column("idx").to_pylist() == list(range(4000))
+    assert streamed.column("path").to_pylist() == expected_paths
+
+
+def test_one_and_two_workers_give_equal_results(three_files):
+    sources = [str(p) for p in three_files]
+    for columns in (None, ["tags", "id"]):
+        one = jd.read_table(sources, columns=columns, split_size=1000, max_workers=1)
+        two = jd.read_table(sources, columns=columns, split_size=1000, max_workers=2)
+        default = jd.read_table(sources, columns=columns)
+        assert one.equals(two) and one.equals(default)
+        assert jd.read_avro(sources, columns=columns, max_workers=1).equals(
+            jd.read_avro(sources, columns=columns, split_size=1000, max_workers=2))
+
+
+@pytest.mark.parametrize("batch_rows", [1, 64, 1000])
+def test_iter_batches_are_bounded(three_files, batch_rows):
+    batches = list(jd.iter_batches([str(p) for p in three_files], batch_rows=batch_rows,
+                                   split_size=5000, max_workers=2))
+    assert all(b.num_rows <= batch_rows for b in batches)
+    assert sum(b.num_rows for b in batches) == 4000
+    assert len({b.schema for b in batches}) == 1
+
+
+# ---------------------------------------------------------------------------
+# n_rows
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 599, 600, 601, 1499, 1500, 1501, 3999, 4000, 4001, 10**9])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_n_rows_across_splits_and_files(three_files, n_rows, workers):
+    sources = [str(p) for p in three_files]
+    expected = list(range(min(n_rows, 4000)))
+    options = dict(n_rows=n_rows, split_size=1200, max_workers=workers, row_index_name="idx")
+    table = jd.read_table(sources, **options)
+    assert _ids(table) == table.column("idx").to_pylist() == expected
+    streamed = pa.Table.from_batches(list(jd.iter_batches(sources, batch_rows=250, **options)),
+                                     schema=table.schema)
+    assert _ids(streamed) == expected
+    frame = jd.read_avro(sources, **options)
+    assert frame["idx"].to_list() == frame["id"].to_list() == expected
+    assert frame.schema["idx"] == pl.UInt32
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_n_rows_stops_early(tmp_path, splits_read, workers, streaming):
+    (path,) = _write_files(tmp_path, [20_000])
+    plan = jd.plan(str(path), split_size=4000)
+    assert len(plan.splits) > 30
+    options = dict(n_rows=5, split_size=4000, max_workers=workers)
+    if streaming:
+        rows = sum(b.num_rows for b in jd.iter_batches(str(path), **options))
+    else:
+        rows = jd.read_table(str(path), **options).num_rows
+    assert rows == 5
+    if workers == 1:
+        assert len(splits_read) == 1
+    else:
+        # A bounded number of splits ahead of the one consumed, then cancelled.
+        assert 1 <= len(splits_read) <= 4 * workers + 1 < len(plan.splits)
+
+
+def test_n_rows_must_be_a_count(three_files):
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="n_rows"):
+            jd.read_table(str(three_files[0]), n_rows=bad)
+
+
+# ---------------------------------------------------------------------------
+# AvroReader
+# ---------------------------------------------------------------------------
+
+
+def test_avro_reader_knows_its_schema_before_reading(three_files, splits_read):
+    sources = [str(p) for p in three_files]
+    with jd.AvroReader(sources, batch_rows=700, row_index_name="i", include_file_paths="f",
+                       split_size=3000, max_workers=2) as reader:  # fmt: skip
+        assert reader.schema == pl.Schema({"i": pl.UInt32, "id": pl.Int64, "name": pl.String,
+                                           "color": pl.Enum(COLORS), "tags": pl.List(pl.String),
+                                           "f": pl.String})  # fmt: skip
+        assert reader.arrow_schema.names == ["i", "id", "name", "color", "tags", "f"]
+        assert reader.rows_read == 0 and splits_read == []
+        frames = list(reader)
+        assert all(isinstance(f, pl.DataFrame) and f.height <= 700 for f in frames)
+        assert all(f.schema == reader.schema for f in frames)
+        assert reader.rows_read == 4000
+    full = pl.concat(frames)
+    assert full["i"].to_list() == full["id"].to_list() == list(range(4000))
+
+
+def test_avro_reader_n_rows_and_rows_read(three_files):
+    with jd.AvroReader(str(three_files[2]), batch_rows=1000, n_rows=2500 - 1) as reader:
+        heights = [f.height for f in reader]
+        assert heights == [1000, 1000, 499] and reader.rows_read == 2499
+
+
+def _engine_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("jetliner-dist")]
+
+
+def test_avro_reader_close_cancels(tmp_path):
+    (path,) = _write_files(tmp_path, [30_000])
+    reader = jd.AvroReader(str(path), batch_rows=100, split_size=4000, max_workers=2)
+    first = next(reader)
+    assert first.height == 100 and reader.rows_read == 100
+    assert _engine_threads(), "splits are read on worker threads"
+    reader.close()
+    assert _engine_threads() == [], "close() waits for the cancelled workers"
+    with pytest.raises(StopIteration):
+        next(reader)
+    with jd.AvroReader(str(path), split_size=4000, max_workers=2) as reader:
+        next(reader)
+    assert _engine_threads() == []
+
+
+# ---------------------------------------------------------------------------
+# count_rows and schemas
+# ---------------------------------------------------------------------------
+
+
+def _corpus_valid() -> list[dict]:
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    return [e for e in manifest if e["kind"] == "valid"]
+
+
+def test_count_rows_on_the_corpus():
+    entries = _corpus_valid()
+    assert len(entries) > 100
+    for entry in entries:
+        assert jd.count_rows(str(CORPUS / entry["file"])) == entry["records"], entry["file"]
+
+
+def test_count_rows_of_multi_file_sources(tmp_path, three_files):
+    sources = [str(p) for p in three_files]
+    assert jd.count_rows(sources) == 4000
+    assert jd.count_rows(str(three_files[0].parent)) == 4000
+    assert jd.count_rows(str(three_files[0].parent / "*.avro")) == 4000
+    data = three_files[2].read_bytes()
+    assert jd.count_rows([data, io.BytesIO(data), sources[0]]) == 2500 + 2500 + 1500
+    assert jd.count_rows(with_empty_blocks(data, "deflate")) == 2500
+    assert jd.count_rows(str(three_files[1])) == 0
+
+
+def test_read_avro_schema_matches_the_read(three_files):
+    source = str(three_files[0])
+    schema = jd.read_avro_schema(source)
+    assert schema == jd.read_avro(source).schema
+    assert schema["color"] == pl.Enum(COLORS)
+    assert jd.read_avro_schema(three_files[0].read_bytes()) == schema
+    assert jd.plan(source).schema == schema
+
+
+def test_different_schemas_name_both_files(tmp_path):
+    a, b = tmp_path / "a.avro", tmp_path / "b.avro"
+    a.write_bytes(_avro(0, 10))
+    other = json.loads(json.dumps(SCHEMA))
+    other["fields"][2]["type"]["symbols"] = ["RED", "GREEN", "BLUE", "PINK"]
+    b.write_bytes(write(other, [{**r, "color": "PINK"} for r in _records(10, 5)]))
+    with pytest.raises(SchemaError) as info:
+        jd.read_table(str(tmp_path))
+    message = str(info.value)
+    assert str(a) in message and str(b) in message
+    assert "$.fields[2].type.symbols" in message
+    with pytest.raises(SchemaError):
+        jd.count_rows([str(a), str(b)])
+
+
+def test_options_are_checked_before_reading(three_files):
+    source = str(three_files[0])
+    with pytest.raises(SchemaError, match="existing column"):
+        jd.read_table(source, include_file_paths="name")
+    with pytest.raises(TypeError):
+        jd.read_table(source, columns="id")
+    with pytest.raises(SchemaError):
+        jd.read_table(source, columns=["nope"])
+    for option in ("max_workers", "batch_rows"):
+        with pytest.raises(ValueError, match=option):
+            jd.read_table(source, **{option: 0})
+    with pytest.raises(ValueError, match="size"):
+        jd.read_table(source, split_size="lots")
+
+
+# ---------------------------------------------------------------------------
+# Errors from worker threads
+# ---------------------------------------------------------------------------
+
+
+def _corrupt_block(data: bytes, index: int) -> bytes:
+    """``data`` with block ``index``'s trailing sync marker overwritten."""
+    block = layout(data).blocks[index]
+    broken = bytearray(data)
+    broken[block.end - 16 : block.end] = bytes(16)
+    return bytes(broken)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_worker_errors_surface_in_order_with_their_location(tmp_path, workers):
+    good, bad = tmp_path / "a-good.avro", tmp_path / "b-bad.avro"
+    good.write_bytes(_avro(0, 6000))
+    data = _avro(6000, 6000)
+    blocks = layout(data).blocks
+    bad.write_bytes(_corrupt_block(data, 5))
+    block, before = blocks[5], sum(b.count for b in blocks[:5])
+    yielded: list[int] = []
+    with pytest.raises(SyncMarkerError) as info:
+        for batch in jd.iter_batches([str(good), str(bad)], batch_rows=100, split_size=2000,
+                                     max_workers=workers):
+            yielded.extend(batch.column("id").to_pylist())
+    error = info.value
+    assert error.path == str(bad)
+    assert block.start <= error.offset <= block.end
+    assert error.block in (None, 5)
+    assert str(bad) in str(error) and "byte offset" in str(error)
+    # Every row before the bad block's split came first, in order.
+    assert yielded == list(range(len(yielded)))
+    assert 6000 <= len(yielded) <= 6000 + before + block.count
+    with pytest.raises(SyncMarkerError, match="b-bad.avro"):
+        jd.read_table([str(good), str(bad)], split_size=2000, max_workers=workers)
+    assert _engine_threads() == []
+
+
+def test_every_error_is_a_jetliner_dist_error(tmp_path):
+    path = tmp_path / "trunc.avro"
+    data = _avro(0, 3000)
+    path.write_bytes(data[: len(data) - 40])
+    with pytest.raises(JetlinerDistError) as info:
+        jd.read_table(str(path), split_size=1000, max_workers=2)
+    assert info.value.path == str(path) and info.value.offset is not None

@@ -158,7 +158,7 @@ def test_memory_urls(memory_files, suffix):
     assert _ids(table) == expected
     assert all(p.startswith("memory://") for p in table.column("path").unique().to_pylist())
     assert jd.count_rows(url) == len(expected)
-    assert jd.read_avro_schema(url) == jd.read_avro(url).drop("path", strict=False).schema
+    assert jd.read_avro_schema(url) == jd.read_avro(url).schema
 
 
 def test_file_urls(tmp_path):

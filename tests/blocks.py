@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import fastavro
 
 from canonical import header_metadata
-from corruption import block, compress, read_long, zigzag
+from corruption import block, compress, read_long
 
 __all__ = ["Block", "Layout", "layout", "with_empty_blocks", "write"]
 

@@ -22,7 +22,6 @@ from jetliner_dist.planning import (
     AvroFile,
     Plan,
     ReadSpec,
-    Split,
     check_same_schema,
     default_split_size,
     group_splits,

@@ -543,6 +543,15 @@ def test_fastavro_general_unions_are_recognised_by_value_class():
         None, True, 3, 2.5, "s", "AQ==", {"x": 1}, {"y": 2}, "1970-01-01T00:00:00.004000Z", [1]]
 
 
+def test_fastavro_union_of_fixed_decimal_and_string_uuid():
+    dec = {"type": "fixed", "name": "D", "size": 1, "logicalType": "decimal", "precision": 1}
+    schema = record(("u", [dec, "boolean", {"type": "string", "logicalType": "uuid"}]))
+    text = "00000000-0000-0000-0000-000000000000"
+    records = [{"u": ("D", b"\x07")}, {"u": ("string", text)}]
+    got = fastavro_to_canonical(_fastavro_roundtrip(schema, records), schema)
+    assert [r["u"] for r in got] == ["7", text]
+
+
 # ---------------------------------------------------------------------------
 # Comparison
 # ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import threading
 import fastavro
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import jetliner_dist as jd
@@ -133,6 +133,37 @@ def _field_names(case: Case) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+# Explicit examples: bugs found once, kept as regressions
+# ---------------------------------------------------------------------------
+
+# A decimal of more than 28 digits inside a recursive value (carried as JSON
+# text) must keep every digit: 28 is Python's default decimal precision.
+_LONG_LIST_DECIMAL = Case(
+    schema={"type": "record", "name": "LongList", "fields": [
+        {"name": "next", "type": ["null", "LongList"]},
+        {"name": "d", "type": {"type": "bytes", "logicalType": "decimal",
+                               "precision": 29, "scale": 1}},
+    ]},
+    records=[{"next": ("LongList", {"next": None, "d": (10**29 - 1).to_bytes(13, "big")}),
+              "d": b"\x00"}],
+)
+
+# Many one-record blocks: with split_size=1 there are more splits than
+# threads, so splits queue up behind the workers.
+_MANY_BLOCKS = Case(
+    schema={"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]},
+    records=[{"a": i} for i in range(20)],
+)
+
+# A zero-size fixed: Arrow has fixed_size_binary(0), Polars has no such type.
+_EMPTY_FIXED = Case(
+    schema={"type": "record", "name": "R",
+            "fields": [{"name": "f", "type": {"type": "fixed", "name": "F", "size": 0}}]},
+    records=[{"f": b""}],
+)
+
+
+# ---------------------------------------------------------------------------
 # Properties
 # ---------------------------------------------------------------------------
 
@@ -140,6 +171,7 @@ def _field_names(case: Case) -> list[str]:
 @pytest.mark.parametrize("codec", CODECS)
 @_scaled(0.5)
 @given(case=avro_cases(), sync_interval=sync_intervals, kind=source_kinds)
+@example(case=_LONG_LIST_DECIMAL, sync_interval=16000, kind="bytes")
 def test_read_matches_fastavro(codec, case, sync_interval, kind):
     """Every schema, every codec, many blocks: same records as fastavro reads."""
     data = _write(case, codec, sync_interval)
@@ -211,6 +243,8 @@ def test_arrays_and_maps_in_several_blocks_read_like_fastavro(data):
 @settings(PROFILE, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(case=avro_cases(), codec=st.sampled_from(CODECS), sync_interval=sync_intervals,
        split_size=st.integers(1, 3000), max_workers=st.integers(1, 3), kind=source_kinds)
+@example(case=_MANY_BLOCKS, codec="null", sync_interval=1, split_size=1, max_workers=2,
+         kind="bytes")
 def test_split_size_and_workers_keep_rows_and_order(case, codec, sync_interval, split_size,
                                                     max_workers, kind):
     """Cutting a file into splits (any size, even inside the header or a block)
@@ -226,6 +260,7 @@ def test_split_size_and_workers_keep_rows_and_order(case, codec, sync_interval, 
 
 @PROFILE
 @given(case=avro_cases(), codec=st.sampled_from(CODECS), sync_interval=sync_intervals)
+@example(case=_EMPTY_FIXED, codec="null", sync_interval=16000)
 def test_read_avro_agrees_with_its_schema_and_the_table(case, codec, sync_interval):
     """The Polars read has the schema ``read_avro_schema`` announces, and the
     rows and columns of ``read_table``."""

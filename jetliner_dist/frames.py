@@ -33,8 +33,8 @@ def to_polars(
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     for i, field in enumerate(data.schema):
-        if _has_decimal256(field.type):
-            wide = _without_decimal256(field.type)
+        if _needs_cast(field.type):
+            wide = _for_polars(field.type)
             data = data.set_column(i, field.with_type(wide), data.column(i).cast(wide))
     frame = pl.from_arrow(data, rechunk=False)
     schema = polars_schema(spec.program(), spec.include_file_paths, row_index_name)
@@ -92,20 +92,24 @@ _SIMPLE = {
 }
 
 
-def _has_decimal256(t: pa.DataType) -> bool:
-    if pa.types.is_decimal256(t):
+def _needs_cast(t: pa.DataType) -> bool:
+    """Whether ``t`` holds a type Polars cannot import (see :func:`_for_polars`)."""
+    if pa.types.is_decimal256(t) or (pa.types.is_fixed_size_binary(t) and t.byte_width == 0):
         return True
-    return any(_has_decimal256(t.field(i).type) for i in range(t.num_fields))
+    return any(_needs_cast(t.field(i).type) for i in range(t.num_fields))
 
 
-def _without_decimal256(t: pa.DataType) -> pa.DataType:
-    """``t`` with every decimal256 replaced by large_string."""
+def _for_polars(t: pa.DataType) -> pa.DataType:
+    """``t`` with decimal256 as large_string and fixed_size_binary(0) as
+    large_binary: Polars imports neither (both map to its String / Binary)."""
     if pa.types.is_decimal256(t):
         return pa.large_string()
+    if pa.types.is_fixed_size_binary(t) and t.byte_width == 0:
+        return pa.large_binary()
     if pa.types.is_struct(t):
-        return pa.struct([f.with_type(_without_decimal256(f.type)) for f in t])
+        return pa.struct([f.with_type(_for_polars(f.type)) for f in t])
     if pa.types.is_large_list(t):
-        return pa.large_list(t.value_field.with_type(_without_decimal256(t.value_type)))
+        return pa.large_list(t.value_field.with_type(_for_polars(t.value_type)))
     if pa.types.is_map(t):
-        return pa.map_(t.key_field, t.item_field.with_type(_without_decimal256(t.item_type)))
+        return pa.map_(t.key_field, t.item_field.with_type(_for_polars(t.item_type)))
     return t

@@ -102,12 +102,12 @@ def _expand_local(path: str) -> list[_Entry]:
         if not names:
             raise SourceError(f"no files match {path!r}", path=path)
     elif os.path.isdir(path):
-        names = sorted(
-            os.path.join(root, name)
-            for root, dirs, files in os.walk(path)
-            for name in files
-            if _is_data_file(name)
-        )
+        names = []
+        for root, dirs, files in os.walk(path):
+            # Hidden and underscore directories hold no data (.git, Spark's _temporary).
+            dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+            names.extend(os.path.join(root, name) for name in files if _is_data_file(name))
+        names.sort()
         if not names:
             raise SourceError(f"directory {path!r} has no .avro files", path=path)
     else:
@@ -143,10 +143,12 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
             # fsspec calls get the whole URL: http needs its protocol.
             info = fs.info(url)
             if info.get("type") == "directory":
+                root = fs._strip_protocol(url).rstrip("/")
                 found = {
                     name: info
                     for name, info in fs.find(url, detail=True).items()
                     if _is_data_file(name.rsplit("/", 1)[-1])
+                    and not _in_hidden_dir(fs._strip_protocol(name), root)
                 }
             else:
                 found = {url: info}
@@ -162,6 +164,12 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
     if not entries:
         raise SourceError(f"no Avro files match {url!r}", path=url)
     return entries
+
+
+def _in_hidden_dir(path: str, root: str) -> bool:
+    """Whether ``path`` lies in a hidden or underscore directory below ``root``."""
+    relative = path[len(root):].strip("/") if path.startswith(root) else path
+    return any(part.startswith((".", "_")) for part in relative.split("/")[:-1])
 
 
 def _is_data_file(name: str) -> bool:

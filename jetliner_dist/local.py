@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 # Batches a streaming split may queue ahead of the consumer.
-STREAM_QUEUE_DEPTH = 2
+STREAM_QUEUE_DEPTH = 1
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, Sequence[Any]]
 """A path, glob, directory or fsspec URL, a list of those, bytes, or a binary file object."""

@@ -39,7 +39,7 @@ DEFAULT_BATCH_ROWS = 65_536
 # window ends instead (see ReadOptions.window_batches).
 COLLECT_BATCH_ROWS = 1 << 20
 DEFAULT_MAX_BLOCK_SIZE = 512 * 1024 * 1024
-DEFAULT_WINDOW = 8 * 1024 * 1024
+DEFAULT_WINDOW = 4 * 1024 * 1024
 # Items of zero encoded size (nulls, empty records) one window may produce.
 ZERO_SIZE_ITEM_LIMIT = 1 << 28
 MAX_NESTING = 4096

@@ -150,6 +150,24 @@ def _read_long(base, pos, end):
 
 
 @njit(inline="always")
+def _read_count(base, pos, end):
+    """An array or map block's item count: (count, byte size, next pos).
+
+    A negative count is followed by the block's byte size (else size is -1).
+    Errors come back as a negative pos (-status); a count of -2**63, whose
+    negation overflows, as -ST_COUNT.
+    """
+    count, pos = _read_long(base, pos, end)
+    size = -1
+    if pos >= 0 and count < 0:
+        count = -count
+        size, pos = _read_long(base, pos, end)
+        if pos >= 0 and count < 0:
+            return count, size, -ST_COUNT
+    return count, size, pos
+
+
+@njit(inline="always")
 def _set_bit(address, index, bit):
     target = address + (index >> 3)
     mask = 1 << (index & 7)
@@ -516,20 +534,11 @@ def decode_blocks(
                     remaining = load_i64(frame + 8 * F_REMAINING) - 1
                     seq = load_i64(frame + 8 * F_SEQ)
                     if remaining == 0:
-                        remaining, pos = _read_long(base, pos, end)
+                        remaining, size, pos = _read_count(base, pos, end)
                         if pos < 0:
                             status = -pos
+                            detail = remaining
                             break
-                        if remaining < 0:  # negative count: a byte size follows
-                            remaining = -remaining
-                            size, pos = _read_long(base, pos, end)
-                            if pos < 0:
-                                status = -pos
-                                break
-                            if remaining < 0:  # -(-2**63) overflows
-                                status = ST_COUNT
-                                detail = remaining
-                                break
                         min_bytes = load_i64(frame + 8 * F_MIN_BYTES)
                         zero_items = _budget(remaining, end - pos, min_bytes, zero_items)
                         if zero_items < 0 or zero_items > zero_limit:
@@ -676,28 +685,19 @@ def decode_blocks(
                         status = ST_NEED_SPACE
                         break
                 elif op == OP_ARRAY or op == OP_MAP:
-                    remaining, pos = _read_long(base, pos, end)
+                    remaining, size, pos = _read_count(base, pos, end)
                     if pos < 0:
                         status = -pos
+                        detail = remaining
                         break
-                    if remaining < 0:
-                        remaining = -remaining
-                        size, pos = _read_long(base, pos, end)
-                        if pos < 0:
-                            status = -pos
+                    if column < 0 and size >= 0:
+                        # Projected away and the block says its size: skip it whole.
+                        if size > end - pos:
+                            status = ST_TRUNCATED
                             break
-                        if remaining < 0:  # -(-2**63) overflows
-                            status = ST_COUNT
-                            detail = remaining
-                            break
-                        if column < 0 and size >= 0:
-                            # Projected away and the block says its size: skip it whole.
-                            if size > end - pos:
-                                status = ST_TRUNCATED
-                                break
-                            pos += size
-                            pc -= 1  # read the next block count of this array
-                            continue
+                        pos += size
+                        pc -= 1  # read the next block count of this array
+                        continue
                     if column >= 0:
                         if _slot(column, row, addrs, caps, lens, state) < 0:
                             status = ST_NEED_SPACE

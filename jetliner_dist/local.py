@@ -168,19 +168,24 @@ def read_avro_schema(
 
 
 def count_rows(source: Source, *, storage_options: dict[str, Any] | None = None) -> int:
-    """Count rows from block headers alone: no decompression, no decoding."""
-    from jetliner_dist.reading import count_file_rows
+    """Count rows from block headers alone: no decompression, no decoding.
+
+    Files are cut into splits as a read would cut them, and the splits are
+    counted on all cores.
+    """
+    from jetliner_dist.reading import count_split_rows
 
     found = discover(source, storage_options)
-    workers = min(len(found.files), _cores())
+    workers = _cores()
+    splits = plan_splits(found.files, default_split_size(found.files, workers))
 
-    def count(file):
-        return count_file_rows(found.source(file, storage_options), file)
+    def count(split: Split) -> int:
+        return count_split_rows(found.source(split.file, storage_options), split)
 
-    if workers <= 1:
-        return sum(map(count, found.files))
-    with ThreadPoolExecutor(workers) as pool:
-        return sum(pool.map(count, found.files))
+    if workers == 1 or len(splits) <= 1:
+        return sum(map(count, splits))
+    with ThreadPoolExecutor(min(workers, len(splits))) as pool:
+        return sum(pool.map(count, splits))
 
 
 class AvroReader:

@@ -8,6 +8,7 @@ window, whatever the file's size.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from jetliner_dist.avro import opcodes as oc
 from jetliner_dist.avro.assemble import BatchBuilder
+from jetliner_dist.avro.buffers import byte_buffer
 import cramjam
 from isal.isal_zlib import crc32
 
@@ -405,7 +407,7 @@ def _at_least(buffer: np.ndarray, size: int) -> np.ndarray:
     """``buffer`` if it holds ``size`` bytes, else a larger one (grown by half)."""
     if len(buffer) >= size:
         return buffer
-    return np.empty(max(size, len(buffer) * 3 // 2), dtype=np.uint8)
+    return byte_buffer(max(size, len(buffer) * 3 // 2))
 
 
 class _Blame(Exception):
@@ -449,8 +451,9 @@ def read_split(
         window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
     )
     # A split scans no further than its own range plus a tail at first: tiny
-    # splits must not each read a whole scan window.
-    scan_size = min(read_size or _SCAN_WINDOW, split.size + _MIN_TAIL)
+    # splits must not each read a whole scan window. Local files start small
+    # (the first marker is usually within a block or two) and widen.
+    scan_size = min(read_size or _SCAN_START, split.size + _MIN_TAIL)
     first, scanned = _scan_first_block(
         source, file, split.start, split.end, options.max_block_size, scan_size
     )
@@ -488,7 +491,9 @@ def _path_type(spec: ReadSpec) -> pa.DataType:
     return pa.string_view() if spec.views else pa.large_string()
 
 
-# How far a split scans for its first sync marker per request.
+# How far a split scans for its first sync marker per request: local scans
+# start at _SCAN_START and widen fourfold per request up to _SCAN_WINDOW.
+_SCAN_START = 64 * 1024
 _SCAN_WINDOW = 1024 * 1024
 
 
@@ -527,6 +532,7 @@ def _scan_first_block(
         if window_end >= file.size:
             return None, None
         pos = window_end - (SYNC_SIZE - 1)  # a marker may straddle two windows
+        scan_size = max(scan_size, min(4 * scan_size, _SCAN_WINDOW))
     return None, None
 
 
@@ -581,45 +587,108 @@ def _read_at(source, window: bytes, window_start: int, offset: int, length: int)
     return bytes(source.fetch(offset, offset + length))
 
 
-def count_file_rows(source: ByteSource, file: AvroFile) -> int:
-    """Rows of one file from its block headers: payloads are neither
-    decompressed nor decoded. Local files are mapped, so only the pages
-    holding block headers are touched."""
+def count_split_rows(source: ByteSource, split: Split) -> int:
+    """Rows in the blocks ``split`` owns, from block headers alone: payloads
+    are neither fetched, decompressed nor decoded.
+
+    Local files are walked with one positioned read of a few dozen bytes per
+    block, on any thread (the walk releases the GIL). Other sources fetch the
+    split's bytes in windows and frame them.
+    """
+    file = split.file
+    pread = _libc_pread()
+    descriptor = getattr(source, "descriptor", None)
+    if pread is None or descriptor is None:
+        return _count_windows(source, split)
+    first, _ = _scan_first_block(
+        source, file, split.start, split.end, DEFAULT_MAX_BLOCK_SIZE,
+        min(_SCAN_START, split.size + _MIN_TAIL),
+    )  # fmt: skip
+    if first is None:
+        return 0
     from jetliner_dist.avro import kernel
 
-    mapped = source.mapped() if hasattr(source, "mapped") else None
+    state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
+    sync = np.frombuffer(file.sync, dtype=np.uint8)
+    with descriptor() as fd:
+        rows = kernel.walk_blocks(
+            pread, fd, first, split.end, file.size, sync, DEFAULT_MAX_BLOCK_SIZE, state
+        )
+    pos = int(state[oc.FR_POS])
+    block = 0 if first == file.header_end else None
+    status = int(state[oc.FR_STATUS])
+    if status == oc.FR_MORE and state[oc.FR_DETAIL] == -1:
+        from jetliner_dist.errors import SourceError
+
+        raise SourceError(f"cannot read {file.path!r}", path=file.path, offset=pos)
+    if status == oc.FR_MORE:
+        raise TruncatedError("file ends inside a block", path=file.path, block=block, offset=pos)
+    if status != oc.FR_OK:
+        raise framing_error(status, state, file.path, block, pos, 0, DEFAULT_MAX_BLOCK_SIZE)
+    if pos < file.size:  # as read_blocks does: the next split's first block must frame
+        check_block(source, file, pos, b"", pos, DEFAULT_MAX_BLOCK_SIZE)
+    return int(rows)
+
+
+@functools.cache
+def _libc_pread() -> int | None:
+    """The address of the C library's ``pread``, where there is one."""
+    import ctypes
+
+    try:
+        return ctypes.cast(ctypes.CDLL(None).pread, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+
+
+def _count_windows(source: ByteSource, split: Split) -> int:
+    """:func:`count_split_rows` for sources without a file descriptor."""
+    from jetliner_dist.avro import kernel
+
+    file = split.file
+    first, scanned = _scan_first_block(
+        source, file, split.start, split.end, DEFAULT_MAX_BLOCK_SIZE,
+        min(getattr(source, "read_size", _SCAN_WINDOW), split.size + _MIN_TAIL),
+    )  # fmt: skip
+    if first is None:
+        return 0
     table = np.zeros((_FRAME_ROWS, 3), dtype=np.int64)
     state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
     sync = np.frombuffer(file.sync, dtype=np.uint8)
     rows = 0
-    pos = file.header_end
-    index = 0
+    pos = first
+    index = 0 if first == file.header_end else None
     base_window = window = getattr(source, "read_size", DEFAULT_WINDOW)
-    try:
-        while pos < file.size:
-            if mapped is not None:
-                buf, base = mapped, 0
-            else:
-                buf = np.frombuffer(source.fetch(pos, min(pos + window, file.size)), np.uint8)
-                base = pos
-            count = kernel.frame_blocks(
-                buf, pos - base, sync, DEFAULT_MAX_BLOCK_SIZE, table, state
-            )
-            if count:
-                rows += int(table[:count, 0].sum())
-                index += count
-                pos = base + int(table[count - 1, 1] + table[count - 1, 2]) + SYNC_SIZE
-                window = base_window
-                continue
-            status = int(state[oc.FR_STATUS])
-            if status == oc.FR_MORE and base + len(buf) < file.size:
-                window = max(2 * window, int(state[oc.FR_NEEDED]))
-                continue
-            if status == oc.FR_MORE:
-                raise TruncatedError("file ends inside a block", path=file.path, block=index, offset=pos)
-            if status != oc.FR_OK:
-                raise framing_error(status, state, file.path, index, pos, base, DEFAULT_MAX_BLOCK_SIZE)
-            break
-    finally:
-        del mapped
+    buf, base = np.zeros(0, dtype=np.uint8), pos
+    if scanned is not None:
+        base, raw = scanned
+        buf = np.frombuffer(raw, np.uint8)
+    while pos < file.size and pos - SYNC_SIZE < split.end:
+        count = kernel.frame_blocks(buf, pos - base, sync, DEFAULT_MAX_BLOCK_SIZE, table, state)
+        if count:
+            starts = _block_starts(table[:count], pos - base) + base
+            owned = int(np.searchsorted(starts - SYNC_SIZE, split.end, side="left"))
+            rows += int(table[:owned, 0].sum())
+            if index is not None:
+                index += owned
+            last = table[owned - 1] if owned else None
+            if last is None:
+                break
+            pos = base + int(last[1] + last[2]) + SYNC_SIZE
+            window = base_window
+            if owned < count:
+                break
+            continue
+        status = int(state[oc.FR_STATUS])
+        if status == oc.FR_MORE and base + len(buf) >= file.size:
+            raise TruncatedError("file ends inside a block", path=file.path, block=index, offset=pos)
+        if status not in (oc.FR_OK, oc.FR_MORE):
+            raise framing_error(status, state, file.path, index, pos, base, DEFAULT_MAX_BLOCK_SIZE)
+        if status == oc.FR_MORE and pos == base:
+            window = 2 * window
+        end = pos + max(window, int(state[oc.FR_NEEDED]))
+        buf = np.frombuffer(source.fetch(pos, min(end, file.size)), np.uint8)
+        base = pos
+    if pos < file.size:
+        check_block(source, file, pos, buf, base, DEFAULT_MAX_BLOCK_SIZE)
     return rows

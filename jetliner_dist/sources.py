@@ -7,6 +7,7 @@ worker and be used from several threads at once.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -14,7 +15,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Iterator, Protocol, runtime_checkable
 
 from jetliner_dist.errors import JetlinerDistError, ObjectChangedError, SourceError
 
@@ -69,45 +70,34 @@ class LocalFileSource:
         out = bytearray(max(end - start, 0))
         return out[: self.readinto(start, out)]
 
-    def mapped(self):
-        """The whole file as a read-only uint8 array backed by a memory map.
-
-        Lets a header walk (count_rows) touch only the pages it reads.
-        """
-        import mmap
-
-        import numpy as np
-
-        if self.size == 0:
-            return np.zeros(0, dtype=np.uint8)
-        try:
-            with open(self.path, "rb") as f:
-                view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as exc:
-            raise SourceError(f"cannot map {self.path!r}: {exc}", path=self.path) from exc
-        return np.frombuffer(view, dtype=np.uint8)[: self.size]
-
     def readinto(self, start: int, out) -> int:
         """Read from ``start`` into the writable buffer ``out``; returns the count.
 
         Lets a reader reuse one window buffer instead of allocating (and
         page-faulting) a new one per window.
         """
+        with self.descriptor() as fd:
+            try:
+                view = memoryview(out).cast("B")
+                got = 0
+                while got < len(view):  # a short read before the end: keep reading
+                    n = os.preadv(fd, [view[got:]], start + got)
+                    if n == 0:
+                        break
+                    got += n
+                return got
+            except OSError as exc:
+                raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
+
+    @contextlib.contextmanager
+    def descriptor(self) -> Iterator[int]:
+        """The file opened read-only, as a descriptor for positioned reads."""
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             raise SourceError(f"cannot open {self.path!r}: {exc}", path=self.path) from exc
         try:
-            view = memoryview(out).cast("B")
-            got = 0
-            while got < len(view):  # a short read before the end: keep reading
-                n = os.preadv(fd, [view[got:]], start + got)
-                if n == 0:
-                    break
-                got += n
-            return got
-        except OSError as exc:
-            raise SourceError(f"cannot read {self.path!r}: {exc}", path=self.path) from exc
+            yield fd
         finally:
             os.close(fd)
 

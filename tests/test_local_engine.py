@@ -21,7 +21,14 @@ import pytest
 import jetliner_dist as jd
 import jetliner_dist.local as local
 from blocks import layout, with_empty_blocks, write
-from jetliner_dist.errors import JetlinerDistError, SchemaError, SourceError, SyncMarkerError
+from jetliner_dist.errors import (
+    JetlinerDistError,
+    SchemaError,
+    SourceError,
+    SyncMarkerError,
+    TruncatedError,
+)
+from jetliner_dist.reading import count_split_rows
 
 SCHEMA = {
     "type": "record",
@@ -383,6 +390,40 @@ def test_count_rows_of_multi_file_sources(tmp_path, three_files):
     assert jd.count_rows([data, io.BytesIO(data), sources[0]]) == 2500 + 2500 + 1500
     assert jd.count_rows(with_empty_blocks(data, "deflate")) == 2500
     assert jd.count_rows(str(three_files[1])) == 0
+
+
+def _count_splits(source, split_size: int) -> int:
+    prepared = local._prepare(source, split_size=split_size)
+    return sum(count_split_rows(prepared.found.source(s.file, None), s) for s in prepared.plan.splits)
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes"])
+def test_counting_splits_finds_corrupt_and_truncated_blocks(tmp_path, kind):
+    """Counting reads block headers and sync markers only, yet a broken
+    marker or a cut-off file is a typed error with its place, never a wrong
+    count; the walk is checked split by split, boundaries included."""
+    data = _avro(0, 6000)
+    blocks = layout(data).blocks
+    path = tmp_path / "rows.avro"
+
+    def source(payload: bytes):
+        path.write_bytes(payload)
+        return str(path) if kind == "path" else payload
+
+    for split_size in (1, 1000, 5000, len(data)):
+        assert _count_splits(source(data), split_size) == 6000
+    name = str(path) if kind == "path" else "<bytes>"
+    for split_size in (1000, len(data)):
+        with pytest.raises(SyncMarkerError) as info:
+            _count_splits(source(_corrupt_block(data, 5)), split_size)
+        assert info.value.path == name
+        assert blocks[5].start <= info.value.offset <= blocks[5].end
+    with pytest.raises(SyncMarkerError, match="byte offset"):
+        jd.count_rows(source(_corrupt_block(data, 5)))
+    for cut in (40, blocks[3].start + 3, blocks[3].marker + 5):
+        with pytest.raises(TruncatedError) as info:
+            jd.count_rows(source(data[: len(data) - cut] if cut == 40 else data[:cut]))
+        assert info.value.path == name and info.value.offset is not None
 
 
 def test_read_avro_schema_matches_the_read(three_files):

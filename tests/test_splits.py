@@ -25,8 +25,8 @@ from blocks import Layout, layout, with_empty_blocks, write
 from corruption import zigzag
 from canonical import arrow_to_canonical, assert_canonical_equal, writer_schema_of
 from jetliner_dist.planning import Plan, Split, plan_splits
-from jetliner_dist.reading import find_first_block, read_split
-from jetliner_dist.sources import MemorySource
+from jetliner_dist.reading import count_split_rows, find_first_block, read_split
+from jetliner_dist.sources import LocalFileSource, MemorySource
 from strategies import CODECS, avro_cases
 
 SETTINGS = settings(
@@ -80,6 +80,12 @@ class _File:
     def read(self, split: Split) -> list[pa.RecordBatch]:
         return list(read_split(split, self.plan.spec, source=self.source))
 
+    def count(self, split: Split) -> int:
+        """``count_split_rows``: a positioned-read header walk for local
+        files, framed windows for memory."""
+        source = self.source or LocalFileSource.open(self.path)
+        return count_split_rows(source, split)
+
     def splits(self, bounds: list[int]) -> list[Split]:
         return [Split(self.file, a, b, i, 0) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
 
@@ -118,6 +124,7 @@ def _check_splits(f: _File, bounds: list[int]) -> pa.Table:
             f"split [{split.start}, {split.end}) read {rows} rows; it owns blocks "
             f"{[b.marker for b in owned]} of markers {[b.marker for b in shape.blocks]}"
         )
+        assert f.count(split) == rows, f"count_split_rows of [{split.start}, {split.end})"
         if not owned:
             assert len(got) == 1 and got[0].num_rows == 0, "a split that owns no block"
         batches.extend(got)
@@ -217,8 +224,10 @@ any_syncs = st.binary(min_size=16, max_size=16).filter(lambda s: len(set(s)) >= 
 
 @SETTINGS
 @given(sync=ascii_syncs | any_syncs, n=st.integers(1, 300), every=st.integers(1, 7),
-       sync_interval=st.integers(1, 300), in_metadata=st.booleans(), data=st.data())
-def test_sync_marker_inside_records_and_metadata(sync, n, every, sync_interval, in_metadata, data):
+       sync_interval=st.integers(1, 300), in_metadata=st.booleans(),
+       kind=st.sampled_from(["memory", "local"]), data=st.data())
+def test_sync_marker_inside_records_and_metadata(sync, n, every, sync_interval, in_metadata, kind,
+                                                 data):
     """Uncompressed records hold the file's sync marker (alone, and followed by
     bytes that look like a block header); candidates found there must be
     rejected, whatever the cut points."""
@@ -229,7 +238,7 @@ def test_sync_marker_inside_records_and_metadata(sync, n, every, sync_interval, 
     shape = layout(file)
     assert shape.sync == sync
     assert file.count(sync) > len(shape.blocks) + 1, "the marker occurs inside the data"
-    with _File(file, "memory") as f:
+    with _File(file, kind) as f:
         cuts = data.draw(cut_points(shape, len(file)), label="cuts")
         # Also cut just before each copy of the marker inside the records.
         copies = [i for i in range(len(file)) if file.startswith(sync, i)]

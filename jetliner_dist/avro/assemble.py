@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jetliner_dist.avro import opcodes as oc
+from jetliner_dist.avro.buffers import byte_buffer
 from jetliner_dist.avro.datum import to_json_text
 from jetliner_dist.avro.program import ColumnSpec, Program
 from jetliner_dist.errors import DecodeError, LimitExceededError
@@ -284,7 +285,7 @@ def _resized(old: np.ndarray | None, size: int, keep: int) -> np.ndarray:
     The kernel copies strings in whole 8-byte words, so it may write a few
     bytes past what it claims; the slack keeps that inside the buffer.
     """
-    new = np.empty(size + SLACK, dtype=np.uint8)
+    new = byte_buffer(size + SLACK)
     if old is not None and keep:
         new[:keep] = old[:keep]
     return new

@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, types
 
 from jetliner_dist.avro.memory import (
+    call_pread,
     copy_bytes,
     load_i64,
     load_u8,
@@ -863,6 +864,28 @@ def decode_blocks(
 _U8_READONLY = types.Array(types.uint8, 1, "C", readonly=True)
 
 
+@njit(inline="always")
+def _block_header(base, pos, end, max_size, state):
+    """A block's count and size varints at ``base + pos``: (count, size, next
+    pos, FR_* status); a bad value goes to ``state[FR_DETAIL]``."""
+    count, after = _read_long(base, pos, end)
+    size = 0
+    if after >= 0:
+        size, after = _read_long(base, after, end)
+    if after < 0:
+        return count, size, after, (FR_VARINT if after == -ST_VARINT else FR_MORE)
+    if count < 0:
+        state[FR_DETAIL] = count
+        return count, size, after, FR_NEGATIVE_COUNT
+    if size < 0:
+        state[FR_DETAIL] = size
+        return count, size, after, FR_NEGATIVE_SIZE
+    if size > max_size:
+        state[FR_DETAIL] = size
+        return count, size, after, FR_TOO_LARGE
+    return count, size, after, FR_OK
+
+
 @njit(
     types.int64(_U8_READONLY, types.int64, _U8_READONLY, types.int64, _I64_2D, _I64_1D),
     nogil=True,
@@ -882,24 +905,8 @@ def frame_blocks(buf, pos, sync, max_size, out, state):
     state[FR_NEEDED] = 0
     state[FR_DETAIL] = 0
     while n < out.shape[0] and pos < end:
-        count, after = _read_long(base, pos, end)
-        size = 0
-        if after >= 0:
-            size, after = _read_long(base, after, end)
-        if after < 0:
-            status = FR_VARINT if after == -ST_VARINT else FR_MORE
-            break
-        if count < 0:
-            status = FR_NEGATIVE_COUNT
-            state[FR_DETAIL] = count
-            break
-        if size < 0:
-            status = FR_NEGATIVE_SIZE
-            state[FR_DETAIL] = size
-            break
-        if size > max_size:
-            status = FR_TOO_LARGE
-            state[FR_DETAIL] = size
+        count, size, after, status = _block_header(base, pos, end, max_size, state)
+        if status != FR_OK:
             break
         if after + size + 16 > end:
             status = FR_MORE
@@ -953,3 +960,68 @@ def snappy_sizes(buf, blocks, sizes, checksums):
             | np.int64(buf[body_end + 3])
         )
     return -1
+
+
+# What walk_blocks reads per block: the previous block's sync marker and this
+# block's header (two varints of at most 10 bytes each).
+_WALK_READ = 16 + 20
+
+
+@njit(
+    types.int64(types.int64, types.int64, types.int64, types.int64, types.int64,
+                _U8_READONLY, types.int64, _I64_1D),
+    nogil=True,
+    cache=True,
+)
+def walk_blocks(pread, fd, pos, stop, size, sync, max_size, state):
+    """Count the records of the blocks from ``pos`` (a block start) whose
+    preceding sync marker begins before ``stop``, reading only block headers
+    and sync markers from ``fd`` with one ``pread`` (libc's, by address) per
+    block: no payload byte is read.
+
+    Returns the record count; ``state`` holds an FR_* status and, in FR_POS,
+    where the walk stopped (the next block's start, or the offending offset).
+    FR_MORE means the file ends inside a block; a failed read sets FR_DETAIL
+    to -1.
+    """
+    scratch = np.empty(_WALK_READ, dtype=np.uint8)
+    base = scratch.ctypes.data
+    rows = 0
+    status = FR_OK
+    state[FR_DETAIL] = 0
+    state[FR_NEEDED] = 0
+    # The header of the block at ``pos`` is read with its predecessor's marker,
+    # except for the first one.
+    got = call_pread(pread, fd, base + 16, 20, pos)
+    held = 16 + got
+    while pos < size and pos - 16 < stop:
+        if got < 0:
+            status = FR_MORE
+            state[FR_DETAIL] = -1
+            break
+        count, block_size, after, status = _block_header(base, 16, held, max_size, state)
+        if status != FR_OK:
+            break
+        marker = pos + (after - 16) + block_size
+        if marker + 16 > size:
+            status = FR_MORE
+            break
+        got = call_pread(pread, fd, base, _WALK_READ, marker)
+        if got < 16:
+            status = FR_MORE
+            state[FR_DETAIL] = -1 if got < 0 else 0
+            break
+        for k in range(16):
+            if scratch[k] != sync[k]:
+                status = FR_SYNC
+                break
+        if status != FR_OK:
+            pos = marker
+            break
+        rows += count
+        pos = marker + 16
+        held = got
+        got -= 16
+    state[FR_STATUS] = status
+    state[FR_POS] = pos
+    return rows

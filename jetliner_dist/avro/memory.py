@@ -81,3 +81,19 @@ def copy_bytes(typingctx, destination, source, count):
         )
     return types.void(types.int64, types.int64, types.int64), codegen
 
+
+
+@intrinsic
+def call_pread(typingctx, function, fd, address, count, offset):
+    """((ssize_t (*)(int, void *, size_t, off_t)) function)(fd, address, count, offset)
+
+    ``function`` is the address of libc's ``pread``, passed in at run time:
+    a ctypes function baked into the kernel would keep it from being cached.
+    """
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        kind = ir.FunctionType(i64, [ir.IntType(32), ir.PointerType(ir.IntType(8)), i64, i64])
+        callee = builder.inttoptr(args[0], ir.PointerType(kind))
+        fd32 = builder.trunc(args[1], ir.IntType(32))
+        return builder.call(callee, [fd32, _pointer(builder, args[2], ir.IntType(8)), args[3], args[4]])
+    return types.int64(types.int64, types.int64, types.int64, types.int64, types.int64), codegen

@@ -97,3 +97,20 @@ def call_pread(typingctx, function, fd, address, count, offset):
         fd32 = builder.trunc(args[1], ir.IntType(32))
         return builder.call(callee, [fd32, _pointer(builder, args[2], ir.IntType(8)), args[3], args[4]])
     return types.int64(types.int64, types.int64, types.int64, types.int64, types.int64), codegen
+
+
+@intrinsic
+def call_crc32(typingctx, function, initial, address, length):
+    """((uint32_t (*)(uint32_t, const uint8_t *, uint64_t)) function)(initial, address, length)
+
+    ``function`` is the address of a zlib-compatible CRC32 such as ISA-L's
+    ``crc32_gzip_refl``; the result is widened to int64.
+    """
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        kind = ir.FunctionType(i32, [i32, ir.PointerType(ir.IntType(8)), i64])
+        callee = builder.inttoptr(args[0], ir.PointerType(kind))
+        initial32 = builder.trunc(args[1], i32)
+        result = builder.call(callee, [initial32, _pointer(builder, args[2], ir.IntType(8)), args[3]])
+        return builder.zext(result, i64)
+    return types.int64(types.int64, types.int64, types.int64, types.int64), codegen

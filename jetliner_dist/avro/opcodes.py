@@ -96,3 +96,10 @@ FR_VARINT = 5
 FR_SYNC = 6
 FR_STATUS, FR_POS, FR_NEEDED, FR_DETAIL = range(4)
 FRAME_STATE_SIZE = 4
+
+# snappy.inflate_blocks: why a block failed (status[0]; status[1] is its index).
+SN_OK = 0
+SN_CORRUPT = 1  # the tags run past the input or the output, or copy from before it
+SN_SHORT = 2  # the data decompressed to fewer bytes than its preamble says
+SN_CHECKSUM = 3  # the CRC32 after the block does not match
+SN_SLACK = 16  # bytes the output needs past the last block (whole-word copies)

@@ -116,10 +116,12 @@ class _BlockReader:
         batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
         self.builder = BatchBuilder(program, batch_rows)
         self.sync = np.frombuffer(file.sync, dtype=np.uint8)
-        self.frame_table = np.zeros((_FRAME_ROWS, 3), dtype=np.int64)
+        # Working tables come from Arrow's pool (see buffers.py): a split is
+        # short, and fresh zeroed pages per split cost more than its set-up.
+        self.frame_table = _int64_table(_FRAME_ROWS, 3)
         self.frame_state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
         self.state = np.zeros(oc.STATE_SIZE, dtype=np.int64)
-        self.stack = np.zeros((MAX_NESTING, oc.FRAME_SIZE), dtype=np.int64)
+        self.stack = _int64_table(MAX_NESTING, oc.FRAME_SIZE)  # written before read
         self.limits = np.zeros(oc.LIMITS_SIZE, dtype=np.int64)
         self.limits[oc.L_ZERO_SIZE_ITEMS] = ZERO_SIZE_ITEM_LIMIT
         self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
@@ -417,6 +419,11 @@ def _block_starts(blocks: np.ndarray, first: int) -> np.ndarray:
         starts[0] = first
         starts[1:] = blocks[:-1, 1] + blocks[:-1, 2] + SYNC_SIZE
     return starts
+
+
+def _int64_table(rows: int, columns: int) -> np.ndarray:
+    """An uninitialised int64 table from Arrow's pool."""
+    return byte_buffer(rows * columns * 8).view(np.int64).reshape(rows, columns)
 
 
 def _at_least(buffer: np.ndarray, size: int) -> np.ndarray:

@@ -76,21 +76,20 @@ class BatchBuilder:
         self.rows = 0
         self._buffers: list[list[np.ndarray | None]] = [[None, None, None] for _ in range(n)]
         self._saved = (self.lens.copy(), self.dlens.copy(), self.nulls.copy())
-        self._allocate()
 
     # -- the kernel's side ---------------------------------------------------
 
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` more rows, by the learnt per-row sizes.
 
-        Aligned columns get exactly one slot per row: the kernel writes them
-        by row number without checking their capacity.
+        Aligned columns get a slot for every row (and at least a few): the
+        kernel writes them by row number without checking their capacity.
         """
         hints = self.hints
         slots = self.lens + np.ceil(hints.slots_per_row * (rows * _HEADROOM)).astype(np.int64)
         slots[self.program.aligned] = self.rows + rows
         data = self.dlens + np.ceil(hints.data_per_row * (rows * _HEADROOM)).astype(np.int64)
-        self._grow_to(slots, data)
+        self._grow_to(np.maximum(slots, _MIN_SLOTS), np.maximum(data, _MIN_DATA))
 
     def add_rows(self, rows: int) -> None:
         """Count ``rows`` decoded rows; aligned columns' lengths follow the rows."""
@@ -140,6 +139,7 @@ class BatchBuilder:
 
     def finish(self) -> pa.RecordBatch:
         """Turn the filled buffers into a RecordBatch and start a fresh batch."""
+        self.reserve(0)  # an empty batch still needs (small) buffers
         rows = self.rows
         arrays = [self._array(c) for _, c in self.program.outputs]
         if arrays:
@@ -153,20 +153,18 @@ class BatchBuilder:
         self.lens[:] = 0
         self.dlens[:] = 0
         self.nulls[:] = 0
-        self._allocate()
+        self._release()
         return batch
 
     # -- buffers ---------------------------------------------------------------
 
-    def _allocate(self) -> None:
-        """Fresh, small buffers (the next batch must not write into this one's)."""
-        for column, spec in enumerate(self.program.columns):
+    def _release(self) -> None:
+        """Hand the buffers to the finished batch: the next one gets fresh
+        buffers when it first reserves room, sized for its rows."""
+        for column in range(len(self.program.columns)):
             self._buffers[column] = [None, None, None]
-            self.addrs[column] = 0
-            self.caps[column] = 0
-            self._resize_slots(column, _MIN_SLOTS)
-            if spec.kind in _DATA_KINDS:
-                self._resize_data(column, _MIN_DATA)
+        self.addrs[:] = 0
+        self.caps[:] = 0
 
     def _grow_to(self, slots: np.ndarray, data: np.ndarray) -> None:
         short_slots = np.flatnonzero(slots > self.caps[:, oc.BUF_VALUES])

@@ -26,7 +26,7 @@ import time
 import pytest
 
 import jetliner_dist as jd
-from corruption import block, header, zigzag
+from corruption import block, compress, header, zigzag
 
 ROWS = 8_000_000  # long enough that one kernel call outlasts the edge margins
 MARGIN = 0.03  # seconds at each edge of a call where a GIL hand-over may land
@@ -87,9 +87,10 @@ def stamps_inside(call, spans: list) -> tuple[int, float]:
 
 
 def test_kernel_functions_are_compiled_nogil():
-    from jetliner_dist.avro import kernel
+    from jetliner_dist.avro import kernel, snappy
 
-    for function in (kernel.decode_blocks, kernel.frame_blocks, kernel.snappy_sizes):
+    for function in (kernel.decode_blocks, kernel.frame_blocks, kernel.snappy_sizes,
+                     kernel.walk_blocks, snappy.inflate_blocks):
         assert function.targetoptions.get("nogil") is True, function
 
 
@@ -134,3 +135,78 @@ def test_control_a_gil_holding_call_shows_no_stamps(fast_switching):
     inside, seconds = stamps_inside(hold_the_gil, spans)
     assert seconds > 0, f"the control call was too short to measure: {spans}"
     assert inside == 0, f"{inside} stamps while the GIL was held: the method is broken"
+
+
+def _spans_of(monkeypatch, module, name: str, spans: list) -> None:
+    """Record the start and end of every call of ``module.name``."""
+    function = getattr(module, name)
+
+    def timed(*args):
+        start = time.perf_counter()
+        try:
+            return function(*args)
+        finally:
+            spans.append((start, time.perf_counter()))
+
+    monkeypatch.setattr(module, name, timed)
+
+
+def test_snappy_inflation_releases_the_gil(fast_switching):
+    """A window of many small snappy blocks (16 KiB, as Avro writers make
+    them) is inflated in one call that lets other threads run. Short repeats
+    make the data slow to inflate (byte-wise copies), so the call is long."""
+    import numpy as np
+
+    from jetliner_dist.avro import kernel, snappy
+    from jetliner_dist.avro import opcodes as oc
+
+    raw = b"xyz" * 5461
+    payload = compress("snappy", raw)
+    count = 8000
+    window = np.frombuffer(payload * count, dtype=np.uint8)
+    blocks = np.array([[1, i * len(payload), len(payload)] for i in range(count)], dtype=np.int64)
+    sizes = np.empty(count, dtype=np.int64)
+    checksums = np.empty(count, dtype=np.int64)
+    assert kernel.snappy_sizes(window, blocks, sizes, checksums) == -1
+    out = np.empty(int(sizes.sum()) + oc.SN_SLACK, dtype=np.uint8)
+    status = np.zeros(2, dtype=np.int64)
+    spans: list[tuple[float, float]] = []
+
+    def inflate():
+        start = time.perf_counter()
+        snappy.inflate_blocks(window.ctypes.data, blocks, sizes, checksums, out.ctypes.data,
+                              len(out), snappy.crc32_address(), status)  # fmt: skip
+        spans.append((start, time.perf_counter()))
+
+    inflate()  # loaded before measuring
+    spans.clear()
+    inside, seconds = stamps_inside(inflate, spans)
+    assert status.tolist() == [oc.SN_OK, -1]
+    assert bytes(out[: len(raw)]) == raw and bytes(out[-oc.SN_SLACK - len(raw) : -oc.SN_SLACK]) == raw
+    assert seconds > 0, f"the inflate call was shorter than {2 * MARGIN} s: {spans}"
+    assert inside >= 20, f"{inside} stamps in {seconds:.3f} s of inflation: GIL held?"
+
+
+def test_counting_rows_releases_the_gil(tmp_path, monkeypatch, fast_switching):
+    """The header walk of count_rows reads block after block without the GIL."""
+    from jetliner_dist.avro import kernel
+
+    from jetliner_dist.planning import Split
+    from jetliner_dist.reading import count_split_rows
+    from jetliner_dist.sources import LocalFileSource
+
+    path = tmp_path / "many-blocks.avro"
+    path.write_bytes(header(SCHEMA) + b"".join(block(1, RECORD) for _ in range(300_000)))
+    assert jd.count_rows(str(path)) == 300_000
+    file = jd.plan(str(path)).files[0]
+    whole = Split(file, 0, file.size, 0, 0)  # one walk over every block
+    spans: list[tuple[float, float]] = []
+    _spans_of(monkeypatch, kernel, "walk_blocks", spans)
+    counted = {}
+    inside, seconds = stamps_inside(
+        lambda: counted.setdefault("rows", count_split_rows(LocalFileSource.open(path), whole)),
+        spans,
+    )
+    assert counted["rows"] == 300_000
+    assert seconds > 0, f"no walk ran longer than {2 * MARGIN} s: {spans}"
+    assert inside >= 20, f"{inside} stamps in {seconds:.3f} s of walking: GIL held?"

@@ -34,7 +34,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks.datasets import DATA_DIR, DATASETS, SCENARIOS, ensure_file
+from benchmarks.cli import parse_counts, scenario_parser
+from benchmarks.datasets import DATASETS, SCENARIOS, ensure_file
 from benchmarks.run import progress
 from benchmarks.timing import Timing, time_calls
 
@@ -45,24 +46,11 @@ SMALL_ROWS = 100
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.dask_bench", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("--scenarios", nargs="+", choices=["simple", "complex", "wide"],
-                        default=["simple", "complex"], metavar="NAME",
-                        help="files to read (default: simple complex)")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (default: 1000000)")
+    parser = scenario_parser("python -m benchmarks.dask_bench", __doc__, repeat=5,
+                             repeat_help="timed runs per measurement")  # fmt: skip
     parser.add_argument("--files", type=int, default=2_000,
                         help="small files for the planning measurement (default: 2000)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="timed runs per measurement, after one warm-up (default: 5)")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"where data files are generated and reused (default: {DATA_DIR})")
-    args = parser.parse_args(argv)
-    if min(args.rows, args.files, args.repeat) < 1:
-        parser.error("--rows, --files and --repeat must be at least 1")
-    return args  # fmt: skip
+    return parse_counts(parser, argv, ("rows", "files", "repeat"))
 
 
 def timed_pair(first, second, repeat: int, check=None) -> tuple[Timing, Timing]:

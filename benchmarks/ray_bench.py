@@ -28,7 +28,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks.datasets import DATA_DIR, DATASETS, SCENARIOS, ensure_file, records
+from benchmarks.cli import parse_counts, scenario_parser
+from benchmarks.datasets import DATASETS, SCENARIOS, ensure_file, records
 from benchmarks.run import progress
 from benchmarks.timing import Timing, time_calls
 
@@ -38,26 +39,13 @@ EXPANSION_ROWS = 100_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ray_bench", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("--scenarios", nargs="+", choices=["simple", "complex", "wide"],
-                        default=["simple", "complex"], metavar="NAME",
-                        help="files to read (default: simple complex)")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (default: 1000000)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs per reader and file, after one warm-up (default: 3)")
+    parser = scenario_parser("python -m benchmarks.ray_bench", __doc__, repeat=3,
+                             repeat_help="timed runs per reader and file")  # fmt: skip
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count(),
                         help="CPUs of the local Ray instance (default: all)")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"where data files are generated and reused (default: {DATA_DIR})")
     parser.add_argument("--expansion", action="store_true",
                         help="measure Arrow bytes per Avro file byte for every codec instead")
-    args = parser.parse_args(argv)
-    if args.rows < 1 or args.repeat < 1:
-        parser.error("--rows and --repeat must be at least 1")
-    return args  # fmt: skip
+    return parse_counts(parser, argv)
 
 
 def read_jetliner_dist(path: str):

@@ -34,7 +34,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks.datasets import DATA_DIR, SCENARIOS, ensure_file
+from benchmarks.cli import parse_counts, scenario_parser
+from benchmarks.datasets import SCENARIOS, ensure_file
 from benchmarks.timing import time_calls
 
 TARGET = 1.5
@@ -42,24 +43,11 @@ BUCKET = "jetliner-dist-bench"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.s3_bench", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    parser.add_argument("--scenarios", nargs="+", choices=["simple", "complex", "wide"],
-                        default=["simple", "complex"], metavar="NAME",
-                        help="files to read (default: simple complex)")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (default: 1000000)")
-    parser.add_argument("--repeat", type=int, default=7,
-                        help="timed runs per source, after one warm-up (default: 7)")
+    parser = scenario_parser("python -m benchmarks.s3_bench", __doc__, repeat=7,
+                             repeat_help="timed runs per source")  # fmt: skip
     parser.add_argument("--max-workers", type=int, default=None,
                         help="threads of the engine, the same for both sources (default: all cores)")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"where data files are generated and reused (default: {DATA_DIR})")
-    args = parser.parse_args(argv)
-    if args.rows < 1 or args.repeat < 1:
-        parser.error("--rows and --repeat must be at least 1")
-    return args  # fmt: skip
+    return parse_counts(parser, argv)
 
 
 def progress(message: str) -> None:

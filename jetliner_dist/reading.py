@@ -660,7 +660,7 @@ def _libc_pread() -> int | None:
 
     try:
         return ctypes.cast(ctypes.CDLL(None).pread, ctypes.c_void_p).value
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no such library or symbol here
         return None
 
 

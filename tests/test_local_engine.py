@@ -426,6 +426,22 @@ def test_counting_splits_finds_corrupt_and_truncated_blocks(tmp_path, kind):
         assert info.value.path == name and info.value.offset is not None
 
 
+def test_counting_without_pread_frames_windows(tmp_path, monkeypatch):
+    """Where the C library's pread cannot be called, local files are counted
+    like other sources, from framed windows: same counts, same errors."""
+    import jetliner_dist.reading as reading
+
+    monkeypatch.setattr(reading, "_libc_pread", lambda: None)
+    data = _avro(0, 6000)
+    path = tmp_path / "rows.avro"
+    path.write_bytes(data)
+    for split_size in (1, 1000, len(data)):
+        assert _count_splits(str(path), split_size) == 6000
+    path.write_bytes(_corrupt_block(data, 5))
+    with pytest.raises(SyncMarkerError, match="rows.avro"):
+        _count_splits(str(path), 1000)
+
+
 def test_read_avro_schema_matches_the_read(three_files):
     source = str(three_files[0])
     schema = jd.read_avro_schema(source)

@@ -39,7 +39,7 @@ def crc32_address() -> int | None:
 
     try:
         return ctypes.cast(ctypes.CDLL(isal_zlib.__file__).crc32_gzip_refl, ctypes.c_void_p).value
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no such library or symbol here
         return None
 
 

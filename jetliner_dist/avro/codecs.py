@@ -7,7 +7,10 @@ limit (plus a little), whatever the payload claims: a decompression bomb is a
 
 snappy and zstandard come from cramjam (fast, and the sizes they need are known
 before decompressing); deflate, bzip2 and xz use the standard library, whose
-streaming decompressors take a ``max_length`` that bounds the output.
+streaming decompressors take a ``max_length`` that bounds the output. Readers
+inflate snappy a window at a time in :mod:`jetliner_dist.avro.snappy` (one
+GIL-free call); the per-block snappy function here is for single blocks and
+for platforms where that kernel cannot call its CRC32.
 """
 
 from __future__ import annotations

@@ -98,60 +98,60 @@ def read_blocks(
     )
 
 
-class _BlockReader:
-    def __init__(self, source, file, program, options, n_rows, first_block_index, on_bytes):
-        # numba loads on the first decode, not at import
-        from jetliner_dist.avro import kernel, snappy
+class _BlockWalk:
+    """The blocks of one file's byte range, a window at a time (DESIGN §3.1):
+    fetch a window, frame its blocks and hand out those the range owns. Both
+    decoding (:func:`read_blocks`) and counting (:func:`count_split_rows`)
+    walk blocks through it, so they agree on ownership, windows and errors.
+    """
+
+    def __init__(self, source, file: AvroFile, window: int, max_block_size: int,
+                 first_block_index: int | None = 0,
+                 on_bytes: Callable[[int], None] | None = None) -> None:  # fmt: skip
+        from jetliner_dist.avro import kernel
 
         self.kernel = kernel
-        self.snappy = snappy
         self.source = source
         self.file = file
-        self.program = program
-        self.options = options
-        self.codec = get_codec(file.codec)
-        self.rows_left = n_rows
+        self.window = window
+        self.max_block_size = max_block_size
+        # The file index of the next block handed out (None: unknown).
         self.block_index = first_block_index
         self.on_bytes = on_bytes
-        batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
-        self.builder = BatchBuilder(program, batch_rows)
         self.sync = np.frombuffer(file.sync, dtype=np.uint8)
         # Working tables come from Arrow's pool (see buffers.py): a split is
         # short, and fresh zeroed pages per split cost more than its set-up.
         self.frame_table = _int64_table(_FRAME_ROWS, 3)
         self.frame_state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
-        self.state = np.zeros(oc.STATE_SIZE, dtype=np.int64)
-        self.stack = _int64_table(MAX_NESTING, oc.FRAME_SIZE)  # written before read
-        self.limits = np.zeros(oc.LIMITS_SIZE, dtype=np.int64)
-        self.limits[oc.L_ZERO_SIZE_ITEMS] = ZERO_SIZE_ITEM_LIMIT
-        self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
         self._window = np.zeros(0, dtype=np.uint8)  # reused raw bytes
-        self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
 
-    def run(self, pos: int, stop: int, prefetched=None) -> Iterator[pa.RecordBatch]:
-        yielded = False
+    def owned(self, pos: int, stop: int, prefetched: tuple[int, bytes] | None = None,
+              going: Callable[[], bool] = lambda: True):  # fmt: skip
+        """Yield ``(raw, buf, blocks, starts)`` per window: the window's bytes
+        (and as uint8), the framing-table rows of the blocks from ``pos`` on
+        whose preceding sync marker begins before ``stop``, and every framed
+        block's file offset. The window stays valid until the next item is
+        asked for. Stops early once ``going()`` is false; otherwise checks
+        that the block after the range frames."""
         size = self.file.size
-        window = self.options.window
+        window = self.window
         tail = _MIN_TAIL
         raw, buf, buf_start = b"", np.zeros(0, dtype=np.uint8), pos
         if prefetched is not None and prefetched[0] <= pos < prefetched[0] + len(prefetched[1]):
             buf_start, raw = prefetched  # bytes the caller has: not fetched again
             buf = np.frombuffer(raw, dtype=np.uint8)
-        while pos < size and pos - SYNC_SIZE < stop and self.rows_left != 0:
+        while pos < size and pos - SYNC_SIZE < stop and going():
             offset = pos - buf_start
             count = self.kernel.frame_blocks(
-                buf, offset, self.sync, self.options.max_block_size,
-                self.frame_table, self.frame_state,
-            )  # fmt: skip
+                buf, offset, self.sync, self.max_block_size, self.frame_table, self.frame_state
+            )
             blocks = self.frame_table[:count]
             if count:
                 tail = max(tail, 2 * (int(blocks[:, 2].max()) + _BLOCK_OVERHEAD))
             starts = _block_starts(blocks, offset) + buf_start
             owned = int(np.searchsorted(starts - SYNC_SIZE, stop, side="left"))
             if owned:
-                for batch in self._decode(raw, buf, blocks[:owned], starts):
-                    yielded = True
-                    yield batch
+                yield raw, buf, blocks[:owned], starts
                 last = blocks[owned - 1]
                 after = buf_start + int(last[1] + last[2]) + SYNC_SIZE
                 if self.on_bytes is not None:
@@ -166,7 +166,7 @@ class _BlockReader:
             if status not in (oc.FR_OK, oc.FR_MORE):
                 raise framing_error(
                     status, self.frame_state, self.file.path, self.block_index, pos, buf_start,
-                    self.options.max_block_size,
+                    self.max_block_size,
                 )  # fmt: skip
             # The window is used up, or ends inside the next block: read on.
             if status == oc.FR_MORE and buf_start + len(buf) >= size:
@@ -178,7 +178,7 @@ class _BlockReader:
             if status == oc.FR_MORE and offset == 0:
                 window = max(window * 2, needed)
             else:
-                window = max(self.options.window, needed)
+                window = max(self.window, needed)
             end = pos + window
             if needed or status != oc.FR_MORE:
                 # Past ``stop`` only the split's last block is wanted: read a
@@ -189,14 +189,57 @@ class _BlockReader:
             raw = self._fetch(pos, min(end, size))
             buf = np.frombuffer(raw, dtype=np.uint8)
             buf_start = pos
-        if self.rows_left != 0 and stop <= pos - SYNC_SIZE < size - SYNC_SIZE:
+        if going() and stop <= pos - SYNC_SIZE < size - SYNC_SIZE:
             # The next split owns the block at ``pos``; check that it frames.
             # Otherwise that split's scan would reject the sync marker before
             # it as a false match, and a corrupt block at the boundary would
             # vanish between the two splits instead of failing the read.
-            check_block(
-                self.source, self.file, pos, raw, buf_start, self.options.max_block_size
-            )
+            check_block(self.source, self.file, pos, raw, buf_start, self.max_block_size)
+
+    def _fetch(self, start: int, end: int):
+        """Bytes [start, end), in a reused window buffer when the source allows.
+
+        Reuse is safe: a window is used up before the next one is fetched.
+        """
+        readinto = getattr(self.source, "readinto", None)
+        if readinto is None:
+            return self.source.fetch(start, end)
+        self._window = _at_least(self._window, end - start)
+        return self._window[: readinto(start, self._window[: end - start])]
+
+
+class _BlockReader:
+    def __init__(self, source, file, program, options, n_rows, first_block_index, on_bytes):
+        # numba loads on the first decode, not at import
+        from jetliner_dist.avro import kernel, snappy
+
+        self.kernel = kernel
+        self.snappy = snappy
+        self.source = source
+        self.file = file
+        self.program = program
+        self.options = options
+        self.codec = get_codec(file.codec)
+        self.rows_left = n_rows
+        self.walk = _BlockWalk(
+            source, file, options.window, options.max_block_size, first_block_index, on_bytes
+        )
+        batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
+        self.builder = BatchBuilder(program, batch_rows)
+        self.state = np.zeros(oc.STATE_SIZE, dtype=np.int64)
+        self.stack = _int64_table(MAX_NESTING, oc.FRAME_SIZE)  # written before read
+        self.limits = np.zeros(oc.LIMITS_SIZE, dtype=np.int64)
+        self.limits[oc.L_ZERO_SIZE_ITEMS] = ZERO_SIZE_ITEM_LIMIT
+        self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
+        self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
+
+    def run(self, pos: int, stop: int, prefetched=None) -> Iterator[pa.RecordBatch]:
+        yielded = False
+        windows = self.walk.owned(pos, stop, prefetched, going=lambda: self.rows_left != 0)
+        for raw, buf, blocks, starts in windows:
+            for batch in self._decode(raw, buf, blocks, starts):
+                yielded = True
+                yield batch
         if self.builder.rows or not yielded:
             yield self._finish()
 
@@ -259,18 +302,8 @@ class _BlockReader:
 
     def _block(self, i: int) -> int | None:
         """The file index of the window's block ``i``, if known."""
-        return None if self.block_index is None else self.block_index + i
-
-    def _fetch(self, start: int, end: int):
-        """Bytes [start, end), in a reused window buffer when the source allows.
-
-        Reuse is safe: a window's blocks are decoded before the next fetch.
-        """
-        readinto = getattr(self.source, "readinto", None)
-        if readinto is None:
-            return self.source.fetch(start, end)
-        self._window = _at_least(self._window, end - start)
-        return self._window[: readinto(start, self._window[: end - start])]
+        index = self.walk.block_index
+        return None if index is None else index + i
 
     def _payloads(self, raw, buf: np.ndarray, blocks: np.ndarray, starts: np.ndarray):
         """Rows of (address, length, count) for the kernel, and the buffers behind them."""
@@ -464,8 +497,8 @@ def read_split(
     # Sources with a read_size (object stores, where each request costs a
     # round trip) read in windows of that size, scan for the first block with
     # one such window (up to just past the split's end) and decode from the
-    # scanned bytes: a small split costs one request. Local files scan 1 MiB
-    # and decode from their reused window buffer.
+    # scanned bytes: a small split costs one request. Local files scan from
+    # 64 KiB (widening) and decode from their reused window buffer.
     read_size = getattr(source, "read_size", None)
     options = ReadOptions(
         batch_rows=spec.batch_rows,
@@ -473,13 +506,7 @@ def read_split(
         window=read_size or DEFAULT_WINDOW,
         window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
     )
-    # A split scans no further than its own range plus a tail at first: tiny
-    # splits must not each read a whole scan window. Local files start small
-    # (the first marker is usually within a block or two) and widen.
-    scan_size = min(read_size or _SCAN_START, split.size + _MIN_TAIL)
-    first, scanned = _scan_first_block(
-        source, file, split.start, split.end, options.max_block_size, scan_size
-    )
+    first, scanned = _find_split_start(source, split, options.max_block_size)
     if first is None:
         batches = read_blocks(source, file, program, options, start=file.size, stop=split.end)
     else:
@@ -518,6 +545,20 @@ def _path_type(spec: ReadSpec) -> pa.DataType:
 # start at _SCAN_START and widen fourfold per request up to _SCAN_WINDOW.
 _SCAN_START = 64 * 1024
 _SCAN_WINDOW = 1024 * 1024
+
+
+def _find_split_start(
+    source: ByteSource, split: Split, max_block_size: int
+) -> tuple[int | None, tuple[int, bytes] | None]:
+    """:func:`_scan_first_block` for ``split``, sized for its source.
+
+    A split scans no further than its own range plus a tail at first: tiny
+    splits must not each read a whole scan window. Object stores scan one
+    request's worth; local files start small (the first marker is usually
+    within a block or two) and widen.
+    """
+    scan_size = min(getattr(source, "read_size", None) or _SCAN_START, split.size + _MIN_TAIL)
+    return _scan_first_block(source, split.file, split.start, split.end, max_block_size, scan_size)
 
 
 def find_first_block(
@@ -623,10 +664,7 @@ def count_split_rows(source: ByteSource, split: Split) -> int:
     descriptor = getattr(source, "descriptor", None)
     if pread is None or descriptor is None:
         return _count_windows(source, split)
-    first, _ = _scan_first_block(
-        source, file, split.start, split.end, DEFAULT_MAX_BLOCK_SIZE,
-        min(_SCAN_START, split.size + _MIN_TAIL),
-    )  # fmt: skip
+    first, _ = _find_split_start(source, split, DEFAULT_MAX_BLOCK_SIZE)
     if first is None:
         return 0
     from jetliner_dist.avro import kernel
@@ -666,52 +704,11 @@ def _libc_pread() -> int | None:
 
 def _count_windows(source: ByteSource, split: Split) -> int:
     """:func:`count_split_rows` for sources without a file descriptor."""
-    from jetliner_dist.avro import kernel
-
-    file = split.file
-    first, scanned = _scan_first_block(
-        source, file, split.start, split.end, DEFAULT_MAX_BLOCK_SIZE,
-        min(getattr(source, "read_size", _SCAN_WINDOW), split.size + _MIN_TAIL),
-    )  # fmt: skip
+    first, scanned = _find_split_start(source, split, DEFAULT_MAX_BLOCK_SIZE)
     if first is None:
         return 0
-    table = np.zeros((_FRAME_ROWS, 3), dtype=np.int64)
-    state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
-    sync = np.frombuffer(file.sync, dtype=np.uint8)
-    rows = 0
-    pos = first
-    index = 0 if first == file.header_end else None
-    base_window = window = getattr(source, "read_size", DEFAULT_WINDOW)
-    buf, base = np.zeros(0, dtype=np.uint8), pos
-    if scanned is not None:
-        base, raw = scanned
-        buf = np.frombuffer(raw, np.uint8)
-    while pos < file.size and pos - SYNC_SIZE < split.end:
-        count = kernel.frame_blocks(buf, pos - base, sync, DEFAULT_MAX_BLOCK_SIZE, table, state)
-        if count:
-            starts = _block_starts(table[:count], pos - base) + base
-            owned = int(np.searchsorted(starts - SYNC_SIZE, split.end, side="left"))
-            rows += int(table[:owned, 0].sum())
-            if index is not None:
-                index += owned
-            last = table[owned - 1] if owned else None
-            if last is None:
-                break
-            pos = base + int(last[1] + last[2]) + SYNC_SIZE
-            window = base_window
-            if owned < count:
-                break
-            continue
-        status = int(state[oc.FR_STATUS])
-        if status == oc.FR_MORE and base + len(buf) >= file.size:
-            raise TruncatedError("file ends inside a block", path=file.path, block=index, offset=pos)
-        if status not in (oc.FR_OK, oc.FR_MORE):
-            raise framing_error(status, state, file.path, index, pos, base, DEFAULT_MAX_BLOCK_SIZE)
-        if status == oc.FR_MORE and pos == base:
-            window = 2 * window
-        end = pos + max(window, int(state[oc.FR_NEEDED]))
-        buf = np.frombuffer(source.fetch(pos, min(end, file.size)), np.uint8)
-        base = pos
-    if pos < file.size:
-        check_block(source, file, pos, buf, base, DEFAULT_MAX_BLOCK_SIZE)
-    return rows
+    walk = _BlockWalk(
+        source, split.file, getattr(source, "read_size", None) or DEFAULT_WINDOW,
+        DEFAULT_MAX_BLOCK_SIZE, 0 if first == split.file.header_end else None,
+    )  # fmt: skip
+    return sum(int(blocks[:, 0].sum()) for _, _, blocks, _ in walk.owned(first, split.end, scanned))

@@ -678,7 +678,7 @@ def count_split_rows(source: ByteSource, split: Split) -> int:
     pos = int(state[oc.FR_POS])
     block = 0 if first == file.header_end else None
     status = int(state[oc.FR_STATUS])
-    if status == oc.FR_MORE and state[oc.FR_DETAIL] == -1:
+    if status == oc.FR_READ:
         from jetliner_dist.errors import SourceError
 
         raise SourceError(f"cannot read {file.path!r}", path=file.path, offset=pos)

@@ -426,6 +426,25 @@ def test_counting_splits_finds_corrupt_and_truncated_blocks(tmp_path, kind):
         assert info.value.path == name and info.value.offset is not None
 
 
+def test_a_failed_read_while_counting_is_a_source_error(tmp_path):
+    """The header walk's reads can fail (here: the path became a directory,
+    which opens but cannot be read): a SourceError naming the file."""
+    import dataclasses
+
+    from jetliner_dist.planning import Split
+    from jetliner_dist.sources import LocalFileSource
+
+    path = tmp_path / "rows.avro"
+    path.write_bytes(_avro(0, 100))
+    file = jd.plan(str(path)).files[0]
+    folder = tmp_path / "now-a-folder"
+    folder.mkdir()
+    moved = dataclasses.replace(file, path=str(folder))
+    with pytest.raises(SourceError) as info:
+        count_split_rows(LocalFileSource(str(folder), file.size), Split(moved, 0, file.size, 0, 0))
+    assert info.value.path == str(folder) and info.value.offset == file.header_end
+
+
 def test_counting_without_pread_frames_windows(tmp_path, monkeypatch):
     """Where the C library's pread cannot be called, local files are counted
     like other sources, from framed windows: same counts, same errors."""

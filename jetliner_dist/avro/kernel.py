@@ -39,6 +39,7 @@ from jetliner_dist.avro.opcodes import (
     FR_NEGATIVE_SIZE,
     FR_OK,
     FR_POS,
+    FR_READ,
     FR_STATUS,
     FR_SYNC,
     FR_TOO_LARGE,
@@ -981,8 +982,7 @@ def walk_blocks(pread, fd, pos, stop, size, sync, max_size, state):
 
     Returns the record count; ``state`` holds an FR_* status and, in FR_POS,
     where the walk stopped (the next block's start, or the offending offset).
-    FR_MORE means the file ends inside a block; a failed read sets FR_DETAIL
-    to -1.
+    FR_MORE means the file ends inside a block, FR_READ that a read failed.
     """
     scratch = np.empty(_WALK_READ, dtype=np.uint8)
     base = scratch.ctypes.data
@@ -996,8 +996,7 @@ def walk_blocks(pread, fd, pos, stop, size, sync, max_size, state):
     held = 16 + got
     while pos < size and pos - 16 < stop:
         if got < 0:
-            status = FR_MORE
-            state[FR_DETAIL] = -1
+            status = FR_READ
             break
         count, block_size, after, status = _block_header(base, 16, held, max_size, state)
         if status != FR_OK:
@@ -1008,8 +1007,7 @@ def walk_blocks(pread, fd, pos, stop, size, sync, max_size, state):
             break
         got = call_pread(pread, fd, base, _WALK_READ, marker)
         if got < 16:
-            status = FR_MORE
-            state[FR_DETAIL] = -1 if got < 0 else 0
+            status = FR_READ if got < 0 else FR_MORE
             break
         for k in range(16):
             if scratch[k] != sync[k]:

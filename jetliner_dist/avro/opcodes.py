@@ -94,6 +94,7 @@ FR_NEGATIVE_SIZE = 3
 FR_TOO_LARGE = 4
 FR_VARINT = 5
 FR_SYNC = 6
+FR_READ = 7  # a read of the file failed (walk_blocks)
 FR_STATUS, FR_POS, FR_NEEDED, FR_DETAIL = range(4)
 FRAME_STATE_SIZE = 4
 

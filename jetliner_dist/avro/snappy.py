@@ -65,11 +65,12 @@ def _inflate(ip, end, op, out_start, out_end, limit):
         kind = tag & 3
         if kind == 0:  # literal
             length = tag >> 2
-            if length >= 60:
-                length = _tag_length(ip, end, length - 59)
+            if length >= 60:  # the length follows the tag, in 1-4 bytes
+                extra = length - 59
+                length = _tag_length(ip, end, extra)
                 if length < 0:
                     return -1
-                ip += tag // 4 - 59
+                ip += extra
             length += 1
             if ip + length > end or op + length > out_end:
                 return -1

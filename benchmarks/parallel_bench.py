@@ -11,9 +11,9 @@
   kernel's high-water mark VmHWM, reset through ``/proc/self/clear_refs``
   before streaming, and psutil sampling every 5 ms as a cross-check).
 
-Readers compared against each other are timed round-robin (one call of each,
-repeated), so a burst of load from elsewhere on the machine hits all of them;
-medians are reported. Not part of the test suite: run it by hand.
+Readers compared against each other are timed in rounds (one call of each, in
+a shuffled order, repeated), so a burst of load from elsewhere on the machine
+hits all of them; medians are reported. Not part of the test suite: run it by hand.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import gc
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,9 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 from benchmarks.datasets import DATA_DIR, DATASETS, ensure_file
 from benchmarks.run import progress
+
+# Seed of the order in which readers take turns in each round.
+ROUND_SEED = 3
 
 ROWS = 1_000_000
 MB = 1_000_000
@@ -58,15 +62,25 @@ class Check:
 
 def round_robin(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
     """Median wall time of each call: one warm-up each, then ``repeat`` rounds
-    of one call each, in turn."""
+    of one call each, in a shuffled order (fixed seed).
+
+    A fixed order would always time one reader just after the same other
+    one, and a reader inherits the machine's state from the one before it
+    (a one-thread read leaves the second core idle for ~30 ms; the two-thread
+    read after it wakes that core): here every reader follows every other
+    about equally often.
+    """
     for call in calls.values():
         call()
+    order = random.Random(ROUND_SEED)
+    names = list(calls)
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeat):
-        for name, call in calls.items():
+        order.shuffle(names)
+        for name in names:
             gc.collect()
             start = time.perf_counter()
-            result = call()
+            result = calls[name]()
             times[name].append(time.perf_counter() - start)
             del result
     return {name: statistics.median(values) for name, values in times.items()}

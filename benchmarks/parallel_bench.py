@@ -42,7 +42,7 @@ from benchmarks.run import progress
 # Seed of the order in which readers take turns in each round.
 ROUND_SEED = 3
 
-ROWS = 1_000_000
+ROWS = 1_000_000  # the targets are set on the 1M-row files
 MB = 1_000_000
 GB = 1_000_000_000
 
@@ -112,13 +112,13 @@ def free_cores() -> float:
     return statistics.median(2 * wall(1) / wall(2) for _ in range(3))
 
 
-def thread_checks(data_dir: Path, repeat: int) -> list[Check]:
+def thread_checks(data_dir: Path, repeat: int, rows: int = ROWS) -> list[Check]:
     import jetliner
     import jetliner_dist as jd
 
     checks = []
     for name in ("simple", "complex"):
-        path = str(ensure_file(DATASETS[name], ROWS, data_dir))
+        path = str(ensure_file(DATASETS[name], rows, data_dir))
         progress(f"[{name}] timing 1 thread, 2 threads, default threads, jetliner ...")
         medians = round_robin({
             "1 thread": lambda: jd.read_avro(path, max_workers=1),
@@ -142,13 +142,13 @@ def thread_checks(data_dir: Path, repeat: int) -> list[Check]:
     return checks
 
 
-def count_check(data_dir: Path, repeat: int) -> Check:
+def count_check(data_dir: Path, repeat: int, rows: int = ROWS) -> Check:
     import jetliner_dist as jd
 
-    path = str(ensure_file(DATASETS["wide"], ROWS, data_dir))
+    path = str(ensure_file(DATASETS["wide"], rows, data_dir))
     progress("[wide] timing count_rows and a full read ...")
-    if jd.count_rows(path) != ROWS:
-        raise RuntimeError(f"count_rows({path!r}) is not {ROWS}")
+    if jd.count_rows(path) != rows:
+        raise RuntimeError(f"count_rows({path!r}) is not {rows}")
     medians = round_robin({"count": lambda: jd.count_rows(path), "read": lambda: jd.read_avro(path)},
                           repeat)  # fmt: skip
     faster = medians["read"] / medians["count"]
@@ -157,18 +157,18 @@ def count_check(data_dir: Path, repeat: int) -> Check:
                  faster, "≥ 20× faster", faster >= 20)  # fmt: skip
 
 
-def big_file(data_dir: Path, target: int) -> Path:
-    """A ~``target``-byte file: the 1M-row complex file's fastavro blocks,
+def big_file(data_dir: Path, target: int, rows: int = ROWS) -> Path:
+    """A ~``target``-byte file: the ``rows``-row complex file's fastavro blocks,
     repeated under its own header (same sync marker, so a valid file).
     Written once; the data directory is git-ignored."""
     import jetliner_dist as jd
 
-    source = ensure_file(DATASETS["complex"], ROWS, data_dir)
+    source = ensure_file(DATASETS["complex"], rows, data_dir)
     data = source.read_bytes()
     header_end = jd.plan(str(source)).files[0].header_end
     body = data[header_end:]
     copies = max(1, round((target - header_end) / len(body)))
-    path = data_dir / f"complex_stream_{copies}x_v1.avro"
+    path = data_dir / f"{source.stem}_stream_{copies}x.avro"
     if not path.exists():
         progress(f"[stream] writing {path.name} ({copies} × {len(body) / MB:.0f} MB of blocks) ...")
         partial = path.with_name(path.name + ".tmp")
@@ -222,8 +222,8 @@ _STREAM_CHILD = textwrap.dedent("""
 """)
 
 
-def streaming_check(data_dir: Path, target: int) -> Check:
-    path = big_file(data_dir, target)
+def streaming_check(data_dir: Path, target: int, rows: int = ROWS) -> Check:
+    path = big_file(data_dir, target, rows)
     size = path.stat().st_size
     progress(f"[stream] iter_batches over {size / GB:.2f} GB in a fresh process ...")
     done = subprocess.run([sys.executable, "-c", _STREAM_CHILD, str(path)], capture_output=True,
@@ -257,16 +257,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.parallel_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds (default: 5)")
+    parser.add_argument("--rows", type=int, default=ROWS,
+                        help="rows per file (default: 1000000; the targets are for that size)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--stream-bytes", type=float, default=1.0,
                         help="size of the streamed file in GB (default: 1)")
     parser.add_argument("--skip-streaming", action="store_true")
     args = parser.parse_args(argv)
     before = free_cores()
-    checks = thread_checks(args.data_dir, args.repeat)
-    checks.append(count_check(args.data_dir, args.repeat))
+    checks = thread_checks(args.data_dir, args.repeat, args.rows)
+    checks.append(count_check(args.data_dir, args.repeat, args.rows))
     if not args.skip_streaming:
-        checks.append(streaming_check(args.data_dir, int(args.stream_bytes * GB)))
+        checks.append(streaming_check(args.data_dir, int(args.stream_bytes * GB), args.rows))
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"{cpus} cores; free cores (numpy, 2 threads vs 1) {before:.2f} before and "
           f"{free_cores():.2f} after the run; load average {os.getloadavg()[0]:.1f} at the end; "

@@ -3,6 +3,7 @@
     python -m benchmarks.s3_bench                       # simple + complex, 1M rows
     python -m benchmarks.s3_bench --scenarios simple --repeat 9
     python -m benchmarks.s3_bench --max-workers 1
+    python -m benchmarks.s3_bench --split-size "64 MiB"  # splits of several windows
 
 moto's S3 server runs in a child process on 127.0.0.1 (objects kept in
 memory); the files of ``benchmarks/data`` (generated when missing) are
@@ -47,6 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              repeat_help="timed runs per source")  # fmt: skip
     parser.add_argument("--max-workers", type=int, default=None,
                         help="threads of the engine, the same for both sources (default: all cores)")
+    parser.add_argument("--split-size", default=None,
+                        help="bytes per split for both sources, e.g. '64 MiB' (default: the engine's)")
     return parse_counts(parser, argv)
 
 
@@ -143,10 +146,12 @@ def run(args: argparse.Namespace) -> int:
             client.upload_file(str(path), BUCKET, path.name)
 
             def local(path=path):
-                return jd.read_table(str(path), max_workers=args.max_workers)
+                return jd.read_table(str(path), max_workers=args.max_workers,
+                                     split_size=args.split_size)
 
             def remote(url=url):
-                return jd.read_table(url, storage_options=options, max_workers=args.max_workers)
+                return jd.read_table(url, storage_options=options, max_workers=args.max_workers,
+                                     split_size=args.split_size)
 
             progress(f"{name}: warm-up and check")
             if not remote().equals(local()):
@@ -167,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     workers = args.max_workers or "all cores"
-    print(f"\njd.read_table, {args.rows:,} rows, {args.repeat} runs each, threads: {workers}")
+    splits = args.split_size or "the engine's default"
+    print(f"\njd.read_table, {args.rows:,} rows, {args.repeat} runs each, threads: {workers}, "
+          f"split size: {splits}")
     print(
         "| file | MB | local median (min) | S3 median (min) | S3 / local | local MB/s | S3 MB/s "
         "| GETs per read | the same GETs alone (min) |"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from jetliner_dist.errors import SchemaError
+from jetliner_dist.sources import REMOTE_READ_SIZE, is_remote
 
 if TYPE_CHECKING:
     import polars as pl
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 MIN_SPLIT_SIZE = 4 * 1024 * 1024
 MAX_SPLIT_SIZE = 128 * 1024 * 1024
+# Files in object stores: splits of at least two read windows, so a split
+# fetches its next window while it decodes one (readahead.py), and a file is
+# read in few large requests (each costs tens of milliseconds before any byte).
+REMOTE_MIN_SPLIT_SIZE = 2 * REMOTE_READ_SIZE
 # With the default split size, each worker gets about this many splits of one
 # big file: enough to even out uneven blocks, few enough to keep splits large.
 SPLITS_PER_WORKER = 4
@@ -151,10 +156,12 @@ def plan_splits(files: Sequence[AvroFile], split_size: int) -> list[Split]:
 
 def default_split_size(files: Sequence[AvroFile], workers: int) -> int:
     """A split size that keeps ``workers`` busy on the largest file without
-    making splits smaller than :data:`MIN_SPLIT_SIZE`."""
+    making splits smaller than :data:`MIN_SPLIT_SIZE`, or
+    :data:`REMOTE_MIN_SPLIT_SIZE` for files read through fsspec."""
     largest = max((f.size for f in files), default=0)
     wanted = largest // max(1, workers * SPLITS_PER_WORKER)
-    return min(max(wanted, MIN_SPLIT_SIZE), MAX_SPLIT_SIZE)
+    smallest = REMOTE_MIN_SPLIT_SIZE if any(is_remote(f.path) for f in files) else MIN_SPLIT_SIZE
+    return min(max(wanted, smallest), MAX_SPLIT_SIZE)
 
 
 def group_splits(splits: Sequence[Split], groups: int) -> list[list[Split]]:

@@ -15,12 +15,12 @@ from typing import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from jetliner_dist.avro import opcodes as oc
-from jetliner_dist.avro.assemble import BatchBuilder
-from jetliner_dist.avro.buffers import byte_buffer
 import cramjam
 from isal.isal_zlib import crc32
 
+from jetliner_dist.avro import opcodes as oc
+from jetliner_dist.avro.assemble import BatchBuilder
+from jetliner_dist.avro.buffers import byte_buffer
 from jetliner_dist.avro.codecs import get_codec, snappy_size
 from jetliner_dist.avro.header import SYNC_SIZE
 from jetliner_dist.avro.program import Program
@@ -34,6 +34,7 @@ from jetliner_dist.errors import (
     SyncMarkerError,
     TruncatedError,
 )
+from jetliner_dist.readahead import ReadAhead
 from jetliner_dist.sources import ByteSource, source_for
 
 DEFAULT_BATCH_ROWS = 65_536
@@ -118,6 +119,8 @@ class _BlockWalk:
         # The file index of the next block handed out (None: unknown).
         self.block_index = first_block_index
         self.on_bytes = on_bytes
+        # Sources that say how much to read per request are object stores.
+        self.remote = getattr(source, "read_size", None) is not None
         self.sync = np.frombuffer(file.sync, dtype=np.uint8)
         # Working tables come from Arrow's pool (see buffers.py): a split is
         # short, and fresh zeroed pages per split cost more than its set-up.
@@ -140,6 +143,10 @@ class _BlockWalk:
         if prefetched is not None and prefetched[0] <= pos < prefetched[0] + len(prefetched[1]):
             buf_start, raw = prefetched  # bytes the caller has: not fetched again
             buf = np.frombuffer(raw, dtype=np.uint8)
+        # Object stores: the next window is fetched while this one is used.
+        ahead = ReadAhead(self.source.fetch, window, stop) if self.remote else None
+        if ahead is not None and len(raw):
+            ahead.ahead(buf_start + len(raw), min(size, stop + tail))
         while pos < size and pos - SYNC_SIZE < stop and going():
             offset = pos - buf_start
             count = self.kernel.frame_blocks(
@@ -186,7 +193,10 @@ class _BlockWalk:
                 # whole window. Object stores then fetch a small split in one
                 # request and waste no bytes on the next split's blocks.
                 end = min(end, max(stop + tail, pos + needed))
-            raw = self._fetch(pos, min(end, size))
+            if ahead is not None:
+                raw = ahead.window(pos, min(end, size), raw, buf_start, min(size, stop + tail))
+            else:
+                raw = self._fetch(pos, min(end, size))
             buf = np.frombuffer(raw, dtype=np.uint8)
             buf_start = pos
         if going() and stop <= pos - SYNC_SIZE < size - SYNC_SIZE:

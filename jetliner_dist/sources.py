@@ -346,6 +346,15 @@ def is_url(path: str) -> bool:
     return "://" in path
 
 
+def is_remote(path: str) -> bool:
+    """True for paths read through fsspec (object stores, HTTP, memory://),
+    false for local files, ``file://`` URLs included."""
+    return is_url(path) and split_protocol(path)[0] not in _LOCAL_PROTOCOLS
+
+
+_LOCAL_PROTOCOLS = ("file", "local")
+
+
 def split_protocol(url: str) -> tuple[str, str]:
     protocol, _, rest = url.partition("://")
     return protocol, rest
@@ -361,7 +370,7 @@ def source_for(
     if not is_url(path):
         return LocalFileSource(path, size)
     protocol, rest = split_protocol(path)
-    if protocol in ("file", "local"):
+    if not is_remote(path):
         return LocalFileSource(rest, size)
     return FsspecSource(protocol, rest, size, freeze_options(storage_options), version)
 

@@ -18,6 +18,7 @@ from jetliner_dist.errors import SchemaError
 from jetliner_dist.planning import (
     MAX_SPLIT_SIZE,
     MIN_SPLIT_SIZE,
+    REMOTE_MIN_SPLIT_SIZE,
     SPLITS_PER_WORKER,
     AvroFile,
     Plan,
@@ -28,6 +29,7 @@ from jetliner_dist.planning import (
     parse_size,
     plan_splits,
 )
+from jetliner_dist.sources import REMOTE_READ_SIZE
 
 SETTINGS = settings(max_examples=200, deadline=None)
 SYNC = bytes(range(16))
@@ -134,6 +136,21 @@ def test_default_split_size_keeps_every_worker_busy():
     # The largest file decides, whatever the order.
     files = [_file(MiB), _file(400 * MiB), _file(10 * MiB)]
     assert default_split_size(files, 2) == default_split_size(files[::-1], 2) == 50 * MiB
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/a.avro", "gs://b/a.avro", "memory://a.avro",
+                                 "https://host/a.avro"])  # fmt: skip
+def test_files_in_object_stores_get_splits_of_two_read_windows(url):
+    """A remote split fetches its next window while it decodes one; a split
+    of one window would have nothing to fetch ahead."""
+    assert REMOTE_MIN_SPLIT_SIZE == 2 * REMOTE_READ_SIZE
+    assert default_split_size([_file(10 * MiB, path=url)], 2) == REMOTE_MIN_SPLIT_SIZE
+    assert default_split_size([_file(MiB), _file(10 * MiB, path=url)], 8) == REMOTE_MIN_SPLIT_SIZE
+    # Large files still give every worker several splits, up to the cap.
+    assert default_split_size([_file(512 * MiB, path=url)], 2) == 64 * MiB
+    assert default_split_size([_file(4096 * MiB, path=url)], 4) == MAX_SPLIT_SIZE
+    for local in ("/data/a.avro", "file:///data/a.avro", "local:///data/a.avro"):
+        assert default_split_size([_file(10 * MiB, path=local)], 2) == MIN_SPLIT_SIZE
 
 
 # ---------------------------------------------------------------------------

@@ -12,10 +12,12 @@ and from ``s3://`` with the same engine and threads: one warm-up each (which
 also checks both give the same table), then ``--repeat`` timed runs,
 alternating local and S3 so that noise on a shared machine hits both alike.
 Printed: median / min times, S3 ÷ local (target: at most 1.5×), throughput,
-the GET requests per read, and what those GETs alone take (replayed with
-s3fs on the same threads, nothing decoded): the server's and HTTP's share.
-moto is Python and, on a small machine, shares the cores with the reader; it
-also copies the whole object for every ranged GET, which S3 does not.
+the GET requests per read, what those GETs alone take (replayed with s3fs on
+the same threads, nothing decoded), and the CPU seconds one S3 read costs the
+server and the reader: divided by the cores, the shortest time the read could
+take on this machine. moto is Python and, on a small machine, shares the cores
+with the reader; it also copies the whole object for every ranged GET, which
+S3 does not.
 
 Kept out of CI: it starts a server and reads gigabytes.
 """
@@ -23,6 +25,7 @@ Kept out of CI: it starts a server and reads gigabytes.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import statistics
@@ -161,11 +164,17 @@ def run(args: argparse.Namespace) -> int:
             ranges = list(sent)
             local_times: list[float] = []
             remote_times: list[float] = []
+            cpu = CpuMeter(server.process.pid)
             for _ in range(args.repeat):  # alternate: noise hits both alike
                 local_times += time_calls(local, 1)
-                remote_times += time_calls(remote, 1)
+                gc.collect()
+                with cpu:
+                    start = time.perf_counter()
+                    result = remote()
+                    remote_times.append(time.perf_counter() - start)
+                del result
             io_floor = min(replay(options, url, ranges, threads) for _ in range(3))
-            lines.append(_line(name, size, local_times, remote_times, len(ranges), io_floor))
+            lines.append(_line(name, size, local_times, remote_times, len(ranges), io_floor, cpu))
             ratio = statistics.median(remote_times) / statistics.median(local_times)
             failed |= ratio > TARGET
             progress(lines[-1])
@@ -177,21 +186,51 @@ def run(args: argparse.Namespace) -> int:
           f"split size: {splits}")
     print(
         "| file | MB | local median (min) | S3 median (min) | S3 / local | local MB/s | S3 MB/s "
-        "| GETs per read | the same GETs alone (min) |"
+        "| GETs per read | the same GETs alone (min) | CPU per S3 read: server + reader "
+        "| ÷ cores |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for line in lines:
         print(line)
     print(f"\ntarget: S3 at most {TARGET}× local — {'missed' if failed else 'met'}")
     return 0
 
 
-def _line(name, size, local_times, remote_times, requests, io_floor) -> str:
+class CpuMeter:
+    """CPU seconds of the server process and of this one over the ``with``
+    blocks: when both share the machine's cores, their sum divided by the
+    cores is the shortest wall time a read could take here."""
+
+    def __init__(self, server_pid: int) -> None:
+        import psutil
+
+        self._server = psutil.Process(server_pid)
+        self.server = self.reader = 0.0
+        self.reads = 0
+
+    def _now(self) -> tuple[float, float]:
+        times = self._server.cpu_times()
+        return times.user + times.system, time.process_time()
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        server, reader = self._now()
+        self.server += server - self._start[0]
+        self.reader += reader - self._start[1]
+        self.reads += 1
+
+
+def _line(name, size, local_times, remote_times, requests, io_floor, cpu: CpuMeter) -> str:
     local, remote = statistics.median(local_times), statistics.median(remote_times)
+    server, reader = cpu.server / cpu.reads, cpu.reader / cpu.reads
     return (
         f"| {name} | {size / 1e6:.1f} | {local:.3f} s ({min(local_times):.3f}) "
         f"| {remote:.3f} s ({min(remote_times):.3f}) | {remote / local:.2f}× "
-        f"| {size / 1e6 / local:.0f} | {size / 1e6 / remote:.0f} | {requests} | {io_floor:.3f} s |"
+        f"| {size / 1e6 / local:.0f} | {size / 1e6 / remote:.0f} | {requests} | {io_floor:.3f} s "
+        f"| {server:.3f} + {reader:.3f} s | {(server + reader) / _cores():.3f} s |"
     )
 
 

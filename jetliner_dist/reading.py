@@ -3,7 +3,8 @@
 This is the streaming decoder every engine runs: fetch a window of bytes, frame
 the blocks in it, decompress them, let the kernel decode their records into a
 batch, and yield the batch when it is full. Memory stays near one batch plus one
-window, whatever the file's size.
+window (two for object stores, which fetch the next window ahead), whatever the
+file's size.
 """
 
 from __future__ import annotations

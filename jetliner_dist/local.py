@@ -85,7 +85,7 @@ def iter_batches(
     """Stream :class:`pyarrow.RecordBatch` objects in file order.
 
     Memory stays near ``max_workers`` × (a window plus a few batches), whatever
-    the files' size; object stores hold a second window per split, fetched ahead. Options:
+    the files' size (object stores: two windows, one fetched ahead). Options:
 
     - ``columns``: top-level fields to read, in output order; the rest are skipped.
     - ``n_rows``: stop after this many rows (pending work is cancelled).

@@ -29,7 +29,7 @@ from jetliner_dist.sources import (
 )
 
 _GLOB_CHARS = frozenset("*?[")
-# Header reads in flight at once: object stores reward concurrency.
+# Header reads in flight at once on object stores, which reward concurrency.
 HEADER_THREADS = 32
 
 
@@ -180,8 +180,11 @@ def _is_data_file(name: str) -> bool:
 def _read_headers(
     entries: Sequence[_Entry], sources: Sequence[ByteSource]
 ) -> list[tuple[AvroFile, str]]:
-    if len(entries) == 1:
-        return [_header(entries[0], sources[0])]
+    # Remote headers wait on the network, so many are fetched at once; local
+    # ones are parsed faster on one thread than by threads taking turns on the GIL.
+    remote = any(getattr(source, "read_size", None) for source in sources)
+    if len(entries) == 1 or not remote:
+        return list(map(_header, entries, sources))
     with ThreadPoolExecutor(min(HEADER_THREADS, len(entries))) as pool:
         return list(pool.map(_header, entries, sources))
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -35,13 +34,12 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     __package__ = "benchmarks"
 
 from benchmarks.cli import parse_counts, scenario_parser
-from benchmarks.datasets import DATASETS, SCENARIOS, ensure_file
+from benchmarks.datasets import DATASETS, SCENARIOS, ensure_file, small_files
 from benchmarks.run import progress
 from benchmarks.timing import Timing, time_calls
 
 READ_TARGET = 1.3
 PLANNING_TARGET = 5.0
-SMALL_ROWS = 100
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,25 +89,13 @@ def measure_reads(args: argparse.Namespace) -> list[tuple[str, Timing, Timing]]:
     return out
 
 
-def small_files(args: argparse.Namespace) -> Path:
-    """``--files`` copies of a 100-row file, written once."""
-    one = ensure_file(DATASETS["simple"], SMALL_ROWS, args.data_dir)
-    folder = args.data_dir / f"small_{args.files}"
-    if len(list(folder.glob("*.avro"))) != args.files:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        for i in range(args.files):
-            shutil.copyfile(one, folder / f"part-{i:05d}.avro")
-    return folder
-
-
 def measure_planning(args: argparse.Namespace) -> tuple[Timing, Timing, int, int]:
     """Graph construction over many small files, both readers on this machine."""
     import dask.bag as db
 
     import jetliner_dist.dask as jdd
 
-    glob = str(small_files(args) / "*.avro")
+    glob = str(small_files(args.files, args.data_dir) / "*.avro")
     ours, bag = timed_pair(lambda: jdd.read_avro(glob), lambda: db.read_avro(glob), args.repeat)
     partitions = (jdd.read_avro(glob).npartitions, db.read_avro(glob).npartitions)
     progress(f"[planning {args.files} files] jetliner_dist {ours.median:.3f} s  "

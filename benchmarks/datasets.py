@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -276,3 +277,19 @@ SCENARIOS = {
 # The small-file latency check: the simple layout, 100 rows.
 TINY = Scenario("tiny", DATASETS["simple"], None, "100 rows, simple layout")
 TINY_ROWS = 100
+
+
+SMALL_FILE_ROWS = 100
+
+
+def small_files(files: int, data_dir: Path = DATA_DIR) -> Path:
+    """A folder of ``files`` copies of the 100-row simple file, written once:
+    many small files, as streaming sinks leave them."""
+    one = ensure_file(DATASETS["simple"], SMALL_FILE_ROWS, data_dir)
+    folder = data_dir / f"small_{files}"
+    if len(list(folder.glob("*.avro"))) != files:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for i in range(files):
+            shutil.copyfile(one, folder / f"part-{i:05d}.avro")
+    return folder

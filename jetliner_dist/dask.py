@@ -14,7 +14,6 @@ Install with ``pip install jetliner-dist[dask]``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -36,7 +35,7 @@ import pyarrow as pa
 
 from jetliner_dist.errors import SchemaError
 from jetliner_dist.local import Source, _prepare
-from jetliner_dist.planning import ReadSpec, Split, default_split_size, group_splits, parse_size
+from jetliner_dist.planning import ReadSpec, Split, default_split_size, parse_size, runs_of_size
 from jetliner_dist.reading import COLLECT_BATCH_ROWS, output_schema, read_split
 
 if TYPE_CHECKING:
@@ -399,10 +398,7 @@ def _build(
 def _group(splits: Sequence[Split], size: int) -> list[_Partition]:
     """One partition per split, or runs of consecutive small splits (small
     files) that hold about ``size`` bytes each."""
-    groups = max(1, math.ceil(sum(s.size for s in splits) / size))
-    if groups >= len(splits):
-        return [_Partition((split,)) for split in splits]
-    return [_Partition(group) for group in group_splits(splits, groups)]
+    return [_Partition(tuple(run)) for run in runs_of_size(splits, size)]
 
 
 def _cluster_threads() -> int | None:

@@ -164,6 +164,16 @@ def default_split_size(files: Sequence[AvroFile], workers: int) -> int:
     return min(max(wanted, smallest), MAX_SPLIT_SIZE)
 
 
+def runs_of_size(splits: Sequence[Split], size: int) -> list[list[Split]]:
+    """Each split alone, or runs of consecutive small splits (small files)
+    holding about ``size`` bytes each: a unit of work that is worth handing
+    to a worker."""
+    groups = max(1, math.ceil(sum(s.size for s in splits) / size))
+    if groups >= len(splits):
+        return [[split] for split in splits]
+    return group_splits(splits, groups)
+
+
 def group_splits(splits: Sequence[Split], groups: int) -> list[list[Split]]:
     """At most ``groups`` runs of consecutive splits with similar byte totals.
 

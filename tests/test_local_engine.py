@@ -292,6 +292,47 @@ def test_n_rows_across_splits_and_files(three_files, n_rows, workers):
     assert frame.schema["idx"] == pl.UInt32
 
 
+def test_small_files_are_read_in_runs_on_each_thread(tmp_path, monkeypatch):
+    """With many small files, a thread reads a run of consecutive files
+    (about ``split_size`` bytes), not one file per hand-off."""
+    paths = [str(p) for p in _write_files(tmp_path, [60] * 40)]
+    handed: list[int] = []
+    real_threaded = local._threaded
+
+    def spy(tasks, read, workers, queue_depth):
+        handed.extend(len(task) for task in tasks)
+        return real_threaded(tasks, read, workers, queue_depth)
+
+    monkeypatch.setattr(local, "_threaded", spy)
+    ran_on: dict[str, int] = {}
+    real_read = local.read_split
+
+    def recording(split, spec, **kwargs):
+        ran_on[split.file.path] = threading.get_ident()
+        return real_read(split, spec, **kwargs)
+
+    monkeypatch.setattr(local, "read_split", recording)
+    run_bytes = 8 * max(Path(p).stat().st_size for p in paths)
+    table = jd.read_table(paths, max_workers=2, split_size=run_bytes)
+    assert _ids(table) == list(range(40 * 60))
+    assert sum(handed) == 40 and 4 <= len(handed) < 40
+    first = 0
+    for size in handed:  # the files of one run were read by one thread
+        assert len({ran_on[p] for p in paths[first : first + size]}) == 1
+        first += size
+
+
+def test_default_threads_follow_the_files_size(tmp_path):
+    """Files averaging under 256 KiB are read on one thread unless
+    ``max_workers`` says otherwise: their per-file work holds the GIL."""
+    small = [str(p) for p in _write_files(tmp_path / "small", [50] * 20)]
+    assert local._prepare(small).workers == 1
+    assert local._prepare(small, max_workers=2).workers == 2
+    (big,) = _write_files(tmp_path / "big", [20_000], codec="null")
+    assert big.stat().st_size > local.GIL_BOUND_SPLIT_SIZE
+    assert local._prepare(str(big)).workers == local._cores()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("streaming", [False, True])
 def test_n_rows_stops_early(tmp_path, splits_read, workers, streaming):

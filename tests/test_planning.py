@@ -28,6 +28,7 @@ from jetliner_dist.planning import (
     group_splits,
     parse_size,
     plan_splits,
+    runs_of_size,
 )
 from jetliner_dist.sources import REMOTE_READ_SIZE
 
@@ -180,6 +181,28 @@ def test_group_splits_of_equal_splits_are_equal():
     splits = plan_splits([_file(10_100, 100)], 100)
     assert [len(g) for g in group_splits(splits, 4)] == [25, 25, 25, 25]
     assert [len(g) for g in group_splits(splits, 3)] in ([34, 33, 33], [33, 34, 33], [33, 33, 34])
+
+
+@SETTINGS
+@given(sizes=st.lists(st.integers(1, 10**6), min_size=1, max_size=60), size=st.integers(1, 10**7))
+def test_runs_of_size(sizes, size):
+    files = [_file(s + 1, 1, path=f"/d/{i}.avro") for i, s in enumerate(sizes)]
+    splits = plan_splits(files, 10**9)
+    runs = runs_of_size(splits, size)
+    assert [s for run in runs for s in run] == splits and all(runs)
+    total = sum(s.size for s in splits)
+    if total <= size * len(splits):  # small splits: about ``size`` bytes per run
+        assert len(runs) == min(len(splits), -(-total // size))
+    else:  # splits of ``size`` or more stay alone
+        assert runs == [[split] for split in splits]
+
+
+def test_runs_of_size_keep_large_splits_alone_and_group_small_files():
+    big = plan_splits([_file(10_100, 100)], 1000)
+    assert runs_of_size(big, 1000) == [[s] for s in big]
+    small = plan_splits([_file(1_000, 100, path=f"/d/{i}.avro") for i in range(40)], 10**6)
+    runs = runs_of_size(small, 10_000)  # 40 files of 1,000 bytes
+    assert [len(run) for run in runs] == [10, 10, 10, 10]
 
 
 @pytest.mark.parametrize("bad", [0, -3])

@@ -31,7 +31,7 @@ from jetliner_dist.reading import (
     COLLECT_BATCH_ROWS,
     DEFAULT_BATCH_ROWS,
     DEFAULT_MAX_BLOCK_SIZE,
-    read_split,
+    read_splits,
 )
 
 if TYPE_CHECKING:
@@ -357,31 +357,27 @@ def _run_splits(prepared: _Prepared, n_rows, bar, queue_depth) -> Iterator["pa.R
     splits = prepared.plan.splits
     spec = prepared.plan.spec
 
-    def read(split: Split, cancelled: Callable[[], bool] = lambda: False):
-        tracker = bar.tracker(split)
-        source = prepared.found.memory.get(split.file.path)
+    # Small files make small splits; a thread reads runs of them about a
+    # split's size with one decoder (read_splits), not one at a time: a
+    # hand-off and a decoder cost more than a small file's decoding.
+    tasks = runs_of_size(splits, prepared.split_size)
+
+    def read_run(run: list[Split], cancelled: Callable[[], bool] = lambda: False):
+        trackers = [bar.tracker(split) for split in run]
         try:
-            for batch in read_split(split, spec, source=source, n_rows=n_rows, on_bytes=tracker):
+            for batch in read_splits(run, spec, sources=prepared.found.memory, n_rows=n_rows,
+                                     on_bytes=trackers):  # fmt: skip
                 yield batch
                 if cancelled():
                     return
         finally:
-            if tracker is not None:
-                tracker.done()
-
-    # Small files make small splits; a thread takes runs of them about a
-    # split's size, not one at a time (a hand-off costs more than a tiny file).
-    tasks = runs_of_size(splits, prepared.split_size)
-
-    def read_run(run: list[Split], cancelled: Callable[[], bool] = lambda: False):
-        for split in run:
-            yield from read(split, cancelled)
-            if cancelled():
-                return
+            for tracker in trackers:
+                if tracker is not None:
+                    tracker.done()
 
     if prepared.workers == 1 or len(tasks) == 1:  # no thread to hand work to
-        for split in splits:
-            yield from read(split)
+        for run in tasks:
+            yield from read_run(run)
         return
     yield from _threaded(tasks, read_run, prepared.workers, queue_depth)
 

@@ -9,9 +9,10 @@ file's size.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +43,9 @@ DEFAULT_BATCH_ROWS = 65_536
 # Reads that collect a whole table ask for batches this large; they end at
 # window ends instead (see ReadOptions.window_batches).
 COLLECT_BATCH_ROWS = 1 << 20
+# In a run of small files (read_splits), a batch that collects a table ends at
+# a window's end once it holds this many rows.
+RUN_BATCH_ROWS = 65_536
 DEFAULT_MAX_BLOCK_SIZE = 512 * 1024 * 1024
 DEFAULT_WINDOW = 4 * 1024 * 1024
 # Items of zero encoded size (nulls, empty records) one window may produce.
@@ -65,9 +69,11 @@ class ReadOptions:
     batch_rows: int = DEFAULT_BATCH_ROWS
     max_block_size: int = DEFAULT_MAX_BLOCK_SIZE
     window: int = DEFAULT_WINDOW
-    # End a batch at the end of each window too. Reads that collect a table
-    # want this: each batch's buffers are then sized once, never grown.
+    # End a batch at the end of each window too (once it holds at least
+    # window_batch_rows rows). Reads that collect a table want this: each
+    # batch's buffers are then sized once, never grown.
     window_batches: bool = False
+    window_batch_rows: int = 1
 
 
 def read_blocks(
@@ -109,7 +115,9 @@ class _BlockWalk:
 
     def __init__(self, source, file: AvroFile, window: int, max_block_size: int,
                  first_block_index: int | None = 0,
-                 on_bytes: Callable[[int], None] | None = None) -> None:  # fmt: skip
+                 on_bytes: Callable[[int], None] | None = None,
+                 reuse: "_BlockWalk | None" = None) -> None:  # fmt: skip
+        """``reuse``: a finished walk whose working tables this one takes over."""
         from jetliner_dist.avro import kernel
 
         self.kernel = kernel
@@ -123,6 +131,10 @@ class _BlockWalk:
         # Sources that say how much to read per request are object stores.
         self.remote = getattr(source, "read_size", None) is not None
         self.sync = np.frombuffer(file.sync, dtype=np.uint8)
+        if reuse is not None:
+            self.frame_table, self.frame_state = reuse.frame_table, reuse.frame_state
+            self._window = reuse._window
+            return
         # Working tables come from Arrow's pool (see buffers.py): a split is
         # short, and fresh zeroed pages per split cost more than its set-up.
         self.frame_table = _int64_table(_FRAME_ROWS, 3)
@@ -244,14 +256,26 @@ class _BlockReader:
         self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
         self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
 
-    def run(self, pos: int, stop: int, prefetched=None) -> Iterator[pa.RecordBatch]:
+    def retarget(self, source, file, options, first_block_index, on_bytes) -> None:
+        """Go on with another file's blocks, keeping the batch being built,
+        the decoder's buffers and the row limit (a run of small files)."""
+        self.source, self.file, self.options = source, file, options
+        self.codec = get_codec(file.codec)
+        self.walk = _BlockWalk(
+            source, file, options.window, options.max_block_size, first_block_index, on_bytes,
+            reuse=self.walk,
+        )  # fmt: skip
+
+    def run(self, pos: int, stop: int, prefetched=None, last: bool = True) -> Iterator[pa.RecordBatch]:
+        """Decode the blocks from ``pos`` up to ``stop``; unless ``last``, the
+        batch being built stays open for the next file's rows."""
         yielded = False
         windows = self.walk.owned(pos, stop, prefetched, going=lambda: self.rows_left != 0)
         for raw, buf, blocks, starts in windows:
             for batch in self._decode(raw, buf, blocks, starts):
                 yielded = True
                 yield batch
-        if self.builder.rows or not yielded:
+        if last and (self.builder.rows or not yielded):
             yield self._finish()
 
     def _finish(self) -> pa.RecordBatch:
@@ -307,7 +331,7 @@ class _BlockReader:
                 raise self._decode_error(status, starts)
             if builder.rows >= builder.batch_rows:
                 yield self._finish()
-        if self.options.window_batches and builder.rows:
+        if self.options.window_batches and builder.rows >= max(1, self.options.window_batch_rows):
             yield self._finish()  # sized for this window: no growth, no copy
         del keep  # payload buffers live until their records are decoded
 
@@ -502,32 +526,130 @@ def read_split(
     ``source`` overrides opening ``split.file.path`` (in-memory sources).
     """
     file = split.file
-    if source is None:  # the version makes a read of a changed object fail
-        source = source_for(file.path, file.size, spec.storage_options, file.version)
+    start = _SplitStart.find(split, spec, source)
     program = spec.program()
-    # Sources with a read_size (object stores, where each request costs a
-    # round trip) read in windows of that size, scan for the first block with
-    # one such window (up to just past the split's end) and decode from the
-    # scanned bytes: a small split costs one request. Local files scan from
-    # 64 KiB (widening) and decode from their reused window buffer.
-    read_size = getattr(source, "read_size", None)
-    options = ReadOptions(
-        batch_rows=spec.batch_rows,
-        max_block_size=spec.max_block_size,
-        window=read_size or DEFAULT_WINDOW,
-        window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
-    )
-    first, scanned = _find_split_start(source, split, options.max_block_size)
-    if first is None:
-        batches = read_blocks(source, file, program, options, start=file.size, stop=split.end)
+    if start.first is None:
+        batches = read_blocks(start.source, file, program, start.options, start=file.size,
+                              stop=split.end)  # fmt: skip
     else:
         batches = read_blocks(
-            source, file, program, options, start=first, stop=split.end, n_rows=n_rows,
-            first_block_index=0 if first == file.header_end else None, on_bytes=on_bytes,
-            prefetched=scanned if read_size else None,
+            start.source, file, program, start.options, start=start.first, stop=split.end,
+            n_rows=n_rows, first_block_index=start.block_index, on_bytes=on_bytes,
+            prefetched=start.prefetched,
         )  # fmt: skip
     for batch in batches:
         yield with_file_path(batch, spec, file.path)
+
+
+def read_splits(
+    splits: Sequence[Split],
+    spec: ReadSpec,
+    *,
+    sources: Mapping[str, ByteSource] | None = None,
+    n_rows: int | None = None,
+    on_bytes: Sequence[Callable[[int], None] | None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Decode a run of splits (small files) into shared batches.
+
+    The same rows as :func:`read_split` on each split in turn, but one decoder
+    goes from file to file and a batch ends only when full or at the run's
+    end, so a small file costs its decoding, not a decoder and a batch of its
+    own. With ``include_file_paths``, each row carries its own file's path.
+    ``sources`` overrides opening paths (in-memory sources); ``on_bytes``
+    holds each split's progress callback.
+    """
+    sources = sources or {}
+    if len(splits) == 1:
+        yield from read_split(splits[0], spec, source=sources.get(splits[0].file.path),
+                              n_rows=n_rows, on_bytes=on_bytes[0] if on_bytes else None)  # fmt: skip
+        return
+    program = spec.program()
+    reader: _BlockReader | None = None
+    paths = _RowPaths(spec)
+    yielded = False
+    for i, split in enumerate(splits):
+        start = _SplitStart.find(split, spec, sources.get(split.file.path))
+        if start.first is None:
+            continue
+        # Rows of small files gather in one batch; files of many rows still
+        # end their batch with their window, so buffers are not regrown.
+        options = dataclasses.replace(start.options, window_batch_rows=RUN_BATCH_ROWS)
+        callback = on_bytes[i] if on_bytes else None
+        if reader is None:
+            reader = _BlockReader(start.source, split.file, program, options, n_rows,
+                                  start.block_index, callback)  # fmt: skip
+        else:
+            reader.retarget(start.source, split.file, options, start.block_index, callback)
+        paths.start(split.file.path, reader.builder.rows)
+        for batch in reader.run(start.first, split.end, start.prefetched, last=False):
+            yielded = True
+            yield paths.attach(batch)
+        if reader.rows_left == 0:
+            break
+    if reader is not None and (reader.builder.rows or not yielded):
+        yield paths.attach(reader._finish())
+    elif reader is None:
+        yield pa.RecordBatch.from_pylist([], schema=output_schema(spec))
+
+
+@dataclass(frozen=True, slots=True)
+class _SplitStart:
+    """Where a split's decoding starts: its source, read options and first
+    block (None if it owns none), and the bytes its scan fetched."""
+
+    source: ByteSource
+    options: ReadOptions
+    first: int | None
+    block_index: int | None
+    prefetched: tuple[int, bytes] | None
+
+    @classmethod
+    def find(cls, split: Split, spec: ReadSpec, source: ByteSource | None) -> "_SplitStart":
+        file = split.file
+        if source is None:  # the version makes a read of a changed object fail
+            source = source_for(file.path, file.size, spec.storage_options, file.version)
+        # Sources with a read_size (object stores, where each request costs a
+        # round trip) read in windows of that size, scan for the first block
+        # with one such window (up to just past the split's end) and decode
+        # from the scanned bytes: a small split costs one request. Local files
+        # scan from 64 KiB (widening) and decode from their reused window buffer.
+        read_size = getattr(source, "read_size", None)
+        options = ReadOptions(
+            batch_rows=spec.batch_rows,
+            max_block_size=spec.max_block_size,
+            window=read_size or DEFAULT_WINDOW,
+            window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
+        )
+        first, scanned = _find_split_start(source, split, options.max_block_size)
+        index = 0 if first == file.header_end else None
+        return cls(source, options, first, index, scanned if read_size else None)
+
+
+class _RowPaths:
+    """The file path of each row of the batch being built, as runs of rows."""
+
+    def __init__(self, spec: ReadSpec) -> None:
+        self.spec = spec
+        self.runs: list[tuple[str, int]] = []  # (path, first row in the batch)
+
+    def start(self, path: str, row: int) -> None:
+        """Rows from ``row`` on come from ``path``."""
+        if self.runs and self.runs[-1][1] == row:
+            self.runs[-1] = (path, row)
+        else:
+            self.runs.append((path, row))
+
+    def attach(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` with its path column; the next batch goes on with the last file."""
+        runs, self.runs = self.runs, [(self.runs[-1][0], 0)]
+        if len(runs) == 1 or not self.spec.include_file_paths:
+            return with_file_path(batch, self.spec, runs[-1][0])
+        ends = [row for _, row in runs[1:]] + [batch.num_rows]
+        kind = _path_type(self.spec)
+        column = pa.concat_arrays([
+            pa.repeat(pa.scalar(path, kind), end - row) for (path, row), end in zip(runs, ends)
+        ])  # fmt: skip
+        return _with_path_column(batch, self.spec, column)
 
 
 def output_schema(spec: ReadSpec) -> pa.Schema:
@@ -542,7 +664,10 @@ def with_file_path(batch: pa.RecordBatch, spec: ReadSpec, path: str) -> pa.Recor
     """``batch`` with the file path column, if the spec asks for one."""
     if not spec.include_file_paths:
         return batch
-    column = pa.repeat(pa.scalar(path, _path_type(spec)), batch.num_rows)
+    return _with_path_column(batch, spec, pa.repeat(pa.scalar(path, _path_type(spec)), batch.num_rows))
+
+
+def _with_path_column(batch: pa.RecordBatch, spec: ReadSpec, column: pa.Array) -> pa.RecordBatch:
     if batch.num_columns == 0:
         return pa.RecordBatch.from_arrays([column], schema=output_schema(spec))
     return batch.append_column(pa.field(spec.include_file_paths, column.type, False), column)

@@ -79,15 +79,16 @@ def three_files(tmp_path) -> list[Path]:
 
 @pytest.fixture
 def splits_read(monkeypatch):
-    """Records every split the engine starts reading, and its progress hook."""
+    """Records every split the engine hands to a reader, and its progress hook."""
     started: list[tuple] = []
-    real = local.read_split
+    real = local.read_splits
 
-    def recording(split, spec, **kwargs):
-        started.append((split.file.path, split.start, kwargs.get("on_bytes")))
-        return real(split, spec, **kwargs)
+    def recording(run, spec, **kwargs):
+        hooks = kwargs.get("on_bytes") or [None] * len(run)
+        started.extend((split.file.path, split.start, hook) for split, hook in zip(run, hooks))
+        return real(run, spec, **kwargs)
 
-    monkeypatch.setattr(local, "read_split", recording)
+    monkeypatch.setattr(local, "read_splits", recording)
     return started
 
 
@@ -305,13 +306,13 @@ def test_small_files_are_read_in_runs_on_each_thread(tmp_path, monkeypatch):
 
     monkeypatch.setattr(local, "_threaded", spy)
     ran_on: dict[str, int] = {}
-    real_read = local.read_split
+    real_read = local.read_splits
 
-    def recording(split, spec, **kwargs):
-        ran_on[split.file.path] = threading.get_ident()
-        return real_read(split, spec, **kwargs)
+    def recording(run, spec, **kwargs):
+        ran_on.update((split.file.path, threading.get_ident()) for split in run)
+        return real_read(run, spec, **kwargs)
 
-    monkeypatch.setattr(local, "read_split", recording)
+    monkeypatch.setattr(local, "read_splits", recording)
     run_bytes = 8 * max(Path(p).stat().st_size for p in paths)
     table = jd.read_table(paths, max_workers=2, split_size=run_bytes)
     assert _ids(table) == list(range(40 * 60))

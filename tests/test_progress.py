@@ -184,13 +184,13 @@ def test_no_progress_makes_no_bar_and_no_callback(tmp_path, bars, monkeypatch):
     decoder gets no per-block callback."""
     paths = _files(tmp_path, [3000, 2000])
     hooks = []
-    real = local.read_split
+    real = local.read_splits
 
-    def recording(split, spec, **kwargs):
-        hooks.append(kwargs.get("on_bytes"))
-        return real(split, spec, **kwargs)
+    def recording(run, spec, **kwargs):
+        hooks.extend(kwargs.get("on_bytes") or [None] * len(run))
+        return real(run, spec, **kwargs)
 
-    monkeypatch.setattr(local, "read_split", recording)
+    monkeypatch.setattr(local, "read_splits", recording)
     for workers in (1, 2):
         jd.read_table(paths, split_size=2000, max_workers=workers)
         list(jd.iter_batches(paths, split_size=2000, max_workers=workers))

@@ -58,13 +58,13 @@ def files(tmp_path_factory) -> list[str]:
 def splits_read(monkeypatch):
     """Every split the engine starts reading, with the columns it decodes."""
     started: list[tuple] = []
-    real = local.read_split
+    real = local.read_splits
 
-    def recording(split, spec, **kwargs):
-        started.append((split.index, spec.columns))
-        return real(split, spec, **kwargs)
+    def recording(run, spec, **kwargs):
+        started.extend((split.index, spec.columns) for split in run)
+        return real(run, spec, **kwargs)
 
-    monkeypatch.setattr(local, "read_split", recording)
+    monkeypatch.setattr(local, "read_splits", recording)
     return started
 
 
@@ -126,7 +126,7 @@ def test_schema_comes_from_the_plan_without_reading(files, monkeypatch):
     def no_reading(*args, **kwargs):
         raise AssertionError("the schema must not read data")
 
-    monkeypatch.setattr(local, "read_split", no_reading)
+    monkeypatch.setattr(local, "read_splits", no_reading)
     lf = jd.scan_avro(files, row_index_name="idx", include_file_paths="path")
     schema = lf.collect_schema()
     assert schema == pl.Schema({

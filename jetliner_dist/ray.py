@@ -32,11 +32,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 import pyarrow as pa
 
+from jetliner_dist import reading
 from jetliner_dist.errors import SchemaError
 from jetliner_dist.local import Source, _cores
 from jetliner_dist.local import plan as make_plan
 from jetliner_dist.planning import Plan, ReadSpec, Split, group_splits
-from jetliner_dist.reading import read_split
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
@@ -223,20 +223,16 @@ def read_splits(
     ``columns`` selects and orders the output. Without a predicate, decoding
     stops after ``row_limit`` rows. Empty tables are not yielded.
     """
-    left = row_limit if predicate is None else None
-    for split in splits:
-        if left is not None and left <= 0:
-            return
-        for batch in read_split(split, spec, n_rows=left):
-            if left is not None:
-                left -= batch.num_rows
-            table = pa.Table.from_batches([batch])
-            if predicate is not None:
-                table = table.filter(predicate)
-            if columns is not None:
-                table = table.select(list(columns))
-            if table.num_rows:
-                yield _keep_row_count(table)
+    limit = row_limit if predicate is None else None
+    # One decoder for the whole run: small files share tables (reading.read_splits).
+    for batch in reading.read_splits(splits, spec, n_rows=limit):
+        table = pa.Table.from_batches([batch])
+        if predicate is not None:
+            table = table.filter(predicate)
+        if columns is not None:
+            table = table.select(list(columns))
+        if table.num_rows:
+            yield _keep_row_count(table)
 
 
 def read_avro(

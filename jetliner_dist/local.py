@@ -33,6 +33,7 @@ from jetliner_dist.reading import (
     DEFAULT_MAX_BLOCK_SIZE,
     read_splits,
 )
+from jetliner_dist.sources import is_remote
 
 if TYPE_CHECKING:
     import polars as pl
@@ -314,8 +315,11 @@ GIL_BOUND_SPLIT_SIZE = 256 * 1024
 
 
 def _gil_bound(splits: Sequence[Split]) -> bool:
-    """Whether ``splits`` are so small that one thread reads them fastest."""
-    return bool(splits) and sum(s.size for s in splits) < GIL_BOUND_SPLIT_SIZE * len(splits)
+    """Whether ``splits`` are local and so small that one thread reads them
+    fastest (reads from object stores wait on the network, GIL released)."""
+    if not splits or any(is_remote(s.file.path) for s in splits):
+        return False
+    return sum(s.size for s in splits) < GIL_BOUND_SPLIT_SIZE * len(splits)
 
 
 def _collect(source: Source, *, views: bool, n_rows, row_index_name, progress, **options):

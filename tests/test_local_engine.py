@@ -332,6 +332,11 @@ def test_default_threads_follow_the_files_size(tmp_path):
     (big,) = _write_files(tmp_path / "big", [20_000], codec="null")
     assert big.stat().st_size > local.GIL_BOUND_SPLIT_SIZE
     assert local._prepare(str(big)).workers == local._cores()
+    # Small objects in a store wait on the network with the GIL released.
+    fs = fsspec.filesystem("memory")
+    for i, path in enumerate(small):
+        fs.pipe(f"/gil-bound/{i}.avro", Path(path).read_bytes())
+    assert local._prepare("memory://gil-bound/").workers == local._cores()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -307,10 +307,10 @@ def _prepare(
     return _Prepared(plan_, found, workers, size)
 
 
-# Below this average split size (small files), a split's Python work (open,
-# set-up, Arrow assembly) outweighs its GIL-free decoding, and threads only
-# take turns on the GIL: on two cores, files of 3-87 KiB read 4-28 % slower on
-# two threads than on one, 433 KiB files 31 % faster.
+# Below this average split size (small local files), a split's Python work
+# (open, find its blocks, call the kernels) outweighs its GIL-free decoding,
+# and threads only take turns on the GIL: on two cores, files of 22-87 KiB
+# read 12-50 % slower on two threads than on one, 433 KiB files 1.1-1.2x faster.
 GIL_BOUND_SPLIT_SIZE = 256 * 1024
 
 

@@ -394,7 +394,8 @@ class _Failed:
         self.error = error
 
 
-def _threaded(splits, read, workers: int, queue_depth: int):
+def _threaded(tasks, read, workers: int, queue_depth: int):
+    """Yield ``read(task)``'s batches for each task in order, read on ``workers`` threads."""
     cancel = threading.Event()
     queues: dict[int, queue.Queue] = {}
     ahead = workers if queue_depth else 4 * workers
@@ -411,18 +412,18 @@ def _threaded(splits, read, workers: int, queue_depth: int):
 
     def produce(i: int, q: queue.Queue) -> None:
         try:
-            for batch in read(splits[i], cancel.is_set):
+            for batch in read(tasks[i], cancel.is_set):
                 if not offer(q, batch):
                     return
             offer(q, _DONE)
         except BaseException as exc:  # handed to the consumer, raised in order
             offer(q, _Failed(exc))
 
-    pool = ThreadPoolExecutor(min(workers, len(splits)), thread_name_prefix="jetliner-dist")
+    pool = ThreadPoolExecutor(min(workers, len(tasks)), thread_name_prefix="jetliner-dist")
     submitted = 0
     try:
-        for i in range(len(splits)):
-            while submitted < len(splits) and submitted <= i + ahead:
+        for i in range(len(tasks)):
+            while submitted < len(tasks) and submitted <= i + ahead:
                 queues[submitted] = queue.Queue(maxsize=queue_depth)
                 pool.submit(produce, submitted, queues[submitted])
                 submitted += 1

@@ -361,10 +361,15 @@ def _run_splits(prepared: _Prepared, n_rows, bar, queue_depth) -> Iterator["pa.R
     splits = prepared.plan.splits
     spec = prepared.plan.spec
 
-    # Small files make small splits; a thread reads runs of them about a
+    # Small local files make small splits; a thread reads runs of them about a
     # split's size with one decoder (read_splits), not one at a time: a
-    # hand-off and a decoder cost more than a small file's decoding.
-    tasks = runs_of_size(splits, prepared.split_size)
+    # hand-off and a decoder cost more than a small file's decoding. Objects
+    # in a store stay one per task: each costs a request, and threads keep
+    # those requests in flight together.
+    if any(is_remote(split.file.path) for split in splits):
+        tasks = [[split] for split in splits]
+    else:
+        tasks = runs_of_size(splits, prepared.split_size)
 
     def read_run(run: list[Split], cancelled: Callable[[], bool] = lambda: False):
         trackers = [bar.tracker(split) for split in run]

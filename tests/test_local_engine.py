@@ -321,6 +321,15 @@ def test_small_files_are_read_in_runs_on_each_thread(tmp_path, monkeypatch):
     for size in handed:  # the files of one run were read by one thread
         assert len({ran_on[p] for p in paths[first : first + size]}) == 1
         first += size
+    # Objects in a store are one request each: each is a task of its own, so
+    # threads keep several requests in flight.
+    fs = fsspec.filesystem("memory")
+    for i, path in enumerate(paths):
+        fs.pipe(f"/runs/{i:02d}.avro", Path(path).read_bytes())
+    handed.clear()
+    table = jd.read_table("memory://runs/", max_workers=2, split_size=run_bytes)
+    assert _ids(table) == list(range(40 * 60))
+    assert handed == [1] * 40
 
 
 def test_default_threads_follow_the_files_size(tmp_path):

@@ -36,14 +36,26 @@ HEADER_THREADS = 32
 @dataclass
 class Discovered:
     """Files in order, their shared writer schema, and sources that cannot be
-    reopened from a path (bytes, file objects), keyed by their path."""
+    reopened from a path (bytes, file objects), keyed by their path.
+
+    ``fetched`` holds objects of a store so small that reading their header
+    fetched them whole (one response, so one version of the object): the
+    local engine decodes them from those bytes instead of asking again.
+    """
 
     files: list[AvroFile]
     schema_json: str
     memory: dict[str, ByteSource] = field(default_factory=dict)
+    fetched: dict[str, ByteSource] = field(default_factory=dict)
+
+    @property
+    def in_memory(self) -> dict[str, ByteSource]:
+        """Sources of every file whose bytes are in memory, by path."""
+        return {**self.fetched, **self.memory}
 
     def source(self, file: AvroFile, storage_options: dict | None) -> ByteSource:
-        return self.memory.get(file.path) or source_for(file.path, file.size, storage_options)
+        in_memory = self.memory.get(file.path) or self.fetched.get(file.path)
+        return in_memory or source_for(file.path, file.size, storage_options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +86,23 @@ def discover(source: Any, storage_options: dict | None = None) -> Discovered:
         raise SourceError(f"no Avro files found in {source!r}")
     sources = [memory.get(e.path) or source_for(e.path, e.size, storage_options) for e in entries]
     headers = _read_headers(entries, sources)
-    schema = check_same_schema(headers)
-    return Discovered([file for file, _ in headers], schema, memory)
+    schema = check_same_schema([(file, schema) for file, schema, _ in headers])
+    return Discovered([file for file, _, _ in headers], schema, memory, _kept_whole(headers))
+
+
+# Planning a prefix of many small objects keeps at most this many of their
+# bytes (those its header reads fetched whole) for the read that follows.
+FETCHED_BYTES_KEPT = 64 * 1024 * 1024
+
+
+def _kept_whole(headers: Sequence[tuple[AvroFile, str, bytes | None]]) -> dict[str, ByteSource]:
+    kept: dict[str, ByteSource] = {}
+    total = 0
+    for file, _, whole in headers:
+        if whole is not None and total + len(whole) <= FETCHED_BYTES_KEPT:
+            kept[file.path] = MemorySource(whole, path=file.path)
+            total += len(whole)
+    return kept
 
 
 def _items(source: Any) -> Iterable[Any]:
@@ -179,7 +206,7 @@ def _is_data_file(name: str) -> bool:
 
 def _read_headers(
     entries: Sequence[_Entry], sources: Sequence[ByteSource]
-) -> list[tuple[AvroFile, str]]:
+) -> list[tuple[AvroFile, str, bytes | None]]:
     # Remote headers wait on the network, so many are fetched at once; local
     # ones are parsed faster on one thread than by threads taking turns on the GIL.
     remote = any(getattr(source, "read_size", None) for source in sources)
@@ -189,13 +216,24 @@ def _read_headers(
         return list(pool.map(_header, entries, sources))
 
 
-def _header(entry: _Entry, source: ByteSource) -> tuple[AvroFile, str]:
+def _header(entry: _Entry, source: ByteSource) -> tuple[AvroFile, str, bytes | None]:
+    """The file, its writer schema, and its bytes if the header read of an
+    object in a store fetched it whole."""
+    whole: list[bytes] = []
+
+    def fetch(start: int, end: int):
+        data = source.fetch(start, end)
+        if start == 0 and len(data) == entry.size:
+            whole.append(bytes(data))
+        return data
+
+    remote = getattr(source, "read_size", None) is not None
     try:
-        header = read_header(source.fetch, entry.size)
+        header = read_header(fetch if remote else source.fetch, entry.size)
         get_codec(header.codec)  # an unknown codec fails here, before any data
     except JetlinerDistError as exc:
         raise exc.with_context(path=entry.path) from None
     file = AvroFile(
         entry.path, entry.size, header.codec, header.sync, header.end, entry.version
     )
-    return file, header.schema_json
+    return file, header.schema_json, whole[-1] if whole else None

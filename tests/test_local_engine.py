@@ -20,6 +20,7 @@ import pytest
 
 import jetliner_dist as jd
 import jetliner_dist.local as local
+from jetliner_dist import discovery
 from blocks import layout, with_empty_blocks, write
 from jetliner_dist.errors import (
     JetlinerDistError,
@@ -321,8 +322,10 @@ def test_small_files_are_read_in_runs_on_each_thread(tmp_path, monkeypatch):
     for size in handed:  # the files of one run were read by one thread
         assert len({ran_on[p] for p in paths[first : first + size]}) == 1
         first += size
-    # Objects in a store are one request each: each is a task of its own, so
-    # threads keep several requests in flight.
+    # Objects in a store are one request each (once planning has not kept
+    # their bytes): each is a task of its own, so threads keep several
+    # requests in flight.
+    monkeypatch.setattr(discovery, "FETCHED_BYTES_KEPT", 0)
     fs = fsspec.filesystem("memory")
     for i, path in enumerate(paths):
         fs.pipe(f"/runs/{i:02d}.avro", Path(path).read_bytes())
@@ -332,7 +335,7 @@ def test_small_files_are_read_in_runs_on_each_thread(tmp_path, monkeypatch):
     assert handed == [1] * 40
 
 
-def test_default_threads_follow_the_files_size(tmp_path):
+def test_default_threads_follow_the_files_size(tmp_path, monkeypatch):
     """Files averaging under 256 KiB are read on one thread unless
     ``max_workers`` says otherwise: their per-file work holds the GIL."""
     small = [str(p) for p in _write_files(tmp_path / "small", [50] * 20)]
@@ -341,10 +344,13 @@ def test_default_threads_follow_the_files_size(tmp_path):
     (big,) = _write_files(tmp_path / "big", [20_000], codec="null")
     assert big.stat().st_size > local.GIL_BOUND_SPLIT_SIZE
     assert local._prepare(str(big)).workers == local._cores()
-    # Small objects in a store wait on the network with the GIL released.
+    # Small objects in a store wait on the network with the GIL released;
+    # those planning fetched whole are at hand like local files.
     fs = fsspec.filesystem("memory")
     for i, path in enumerate(small):
         fs.pipe(f"/gil-bound/{i}.avro", Path(path).read_bytes())
+    assert local._prepare("memory://gil-bound/").workers == 1
+    monkeypatch.setattr(discovery, "FETCHED_BYTES_KEPT", 0)
     assert local._prepare("memory://gil-bound/").workers == local._cores()
 
 

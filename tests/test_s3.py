@@ -353,6 +353,35 @@ def test_listing_many_objects_sends_no_head_per_object(s3, proxy, tmp_path, coun
     assert [r for r in proxy.object_requests("HEAD") if r.path.endswith(".avro")] == []
 
 
+def test_small_objects_are_decoded_from_their_header_read(s3, proxy, tmp_path, monkeypatch):
+    """An object smaller than the header read arrives whole while planning:
+    the read decodes those bytes, so a prefix of small objects costs one GET
+    per object in all. Past the bytes planning may keep, objects are read
+    again as usual."""
+    from jetliner_dist import discovery
+
+    count = 40
+    prefix = f"whole-{uuid.uuid4().hex[:8]}/"
+    local = []
+    for i in range(count):
+        path = write_avro(tmp_path / f"part-{i:03d}.avro", 50, codec="deflate", seed=i, start=50 * i)
+        s3.put(f"{prefix}{path.name}", path.read_bytes())
+        local.append(str(path))
+    options = storage_options(proxy.endpoint)
+    expected = jd.read_table(local)
+    proxy.reset()
+    assert jd.read_table(f"s3://{BUCKET}/{prefix}", storage_options=options).equals(expected)
+    assert len(proxy.object_requests("GET")) == count
+    proxy.reset()
+    assert jd.count_rows(f"s3://{BUCKET}/{prefix}", storage_options=options) == 50 * count
+    assert len(proxy.object_requests("GET")) == count
+
+    monkeypatch.setattr(discovery, "FETCHED_BYTES_KEPT", 0)
+    proxy.reset()
+    assert jd.read_table(f"s3://{BUCKET}/{prefix}", storage_options=options).equals(expected)
+    assert len(proxy.object_requests("GET")) == 2 * count
+
+
 # -- faults ------------------------------------------------------------------------------
 
 

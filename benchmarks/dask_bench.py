@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     __package__ = "benchmarks"
 
 from benchmarks.cli import parse_counts, scenario_parser
-from benchmarks.datasets import DATASETS, SCENARIOS, ensure_file, small_files
+from benchmarks.datasets import SCENARIOS, ensure_file, small_files
 from benchmarks.run import progress
 from benchmarks.timing import Timing, time_calls
 

@@ -176,7 +176,7 @@ def count_rows(source: Source, *, storage_options: dict[str, Any] | None = None)
     Files are cut into splits as a read would cut them, and the splits are
     counted on all cores.
     """
-    from jetliner_dist.reading import count_split_rows
+    from jetliner_dist.counting import count_split_rows
 
     found = discover(source, storage_options)
     workers = _cores()

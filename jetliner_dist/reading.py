@@ -10,7 +10,6 @@ file's size.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 
@@ -36,6 +35,7 @@ from jetliner_dist.errors import (
     SyncMarkerError,
     TruncatedError,
 )
+from jetliner_dist.boundaries import MIN_TAIL, check_block, find_split_start
 from jetliner_dist.readahead import ReadAhead
 from jetliner_dist.sources import ByteSource, source_for
 
@@ -53,11 +53,6 @@ ZERO_SIZE_ITEM_LIMIT = 1 << 28
 MAX_NESTING = 4096
 # Framing table rows: more blocks than this in one window are framed in turns.
 _FRAME_ROWS = 8192
-# How far past its end a split reads at least to finish its last block, before
-# it has seen a block to size that by (then: twice the largest block so far).
-# Avro writers' blocks are mostly 16-64 KiB (fastavro, Java); a larger last
-# block costs one more request.
-_MIN_TAIL = 256 * 1024
 # A block's bytes beside its payload: count and size varints, sync marker.
 _BLOCK_OVERHEAD = 20 + SYNC_SIZE
 
@@ -109,7 +104,7 @@ def read_blocks(
 class _BlockWalk:
     """The blocks of one file's byte range, a window at a time (DESIGN §3.1):
     fetch a window, frame its blocks and hand out those the range owns. Both
-    decoding (:func:`read_blocks`) and counting (:func:`count_split_rows`)
+    decoding (:func:`read_blocks`) and counting (``counting.count_split_rows``)
     walk blocks through it, so they agree on ownership, windows and errors.
     """
 
@@ -151,7 +146,7 @@ class _BlockWalk:
         that the block after the range frames."""
         size = self.file.size
         window = self.window
-        tail = _MIN_TAIL
+        tail = MIN_TAIL
         raw, buf, buf_start = b"", np.zeros(0, dtype=np.uint8), pos
         if prefetched is not None and prefetched[0] <= pos < prefetched[0] + len(prefetched[1]):
             buf_start, raw = prefetched  # bytes the caller has: not fetched again
@@ -620,7 +615,7 @@ class _SplitStart:
             window=read_size or DEFAULT_WINDOW,
             window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
         )
-        first, scanned = _find_split_start(source, split, options.max_block_size)
+        first, scanned = find_split_start(source, split, options.max_block_size)
         index = 0 if first == file.header_end else None
         return cls(source, options, first, index, scanned if read_size else None)
 
@@ -675,176 +670,3 @@ def _with_path_column(batch: pa.RecordBatch, spec: ReadSpec, column: pa.Array) -
 
 def _path_type(spec: ReadSpec) -> pa.DataType:
     return pa.string_view() if spec.views else pa.large_string()
-
-
-# How far a split scans for its first sync marker per request: local scans
-# start at _SCAN_START and widen fourfold per request up to _SCAN_WINDOW.
-_SCAN_START = 64 * 1024
-_SCAN_WINDOW = 1024 * 1024
-
-
-def _find_split_start(
-    source: ByteSource, split: Split, max_block_size: int
-) -> tuple[int | None, tuple[int, bytes] | None]:
-    """:func:`_scan_first_block` for ``split``, sized for its source.
-
-    A split scans no further than its own range plus a tail at first: tiny
-    splits must not each read a whole scan window. Object stores scan one
-    request's worth; local files start small (the first marker is usually
-    within a block or two) and widen.
-    """
-    scan_size = min(getattr(source, "read_size", None) or _SCAN_START, split.size + _MIN_TAIL)
-    return _scan_first_block(source, split.file, split.start, split.end, max_block_size, scan_size)
-
-
-def find_first_block(
-    source: ByteSource, file: AvroFile, start: int, end: int, max_block_size: int
-) -> int | None:
-    """The offset of the first block whose preceding sync marker begins in
-    [start, end), or None when there is none (DESIGN §3.1).
-
-    The 16 sync bytes can occur by chance inside record data or the header,
-    so a candidate counts only if the block after it frames: sane count and
-    size varints, and the sync marker again where that block ends.
-    """
-    return _scan_first_block(source, file, start, end, max_block_size, _SCAN_WINDOW)[0]
-
-
-def _scan_first_block(
-    source: ByteSource, file: AvroFile, start: int, end: int, max_block_size: int, scan_size: int
-) -> tuple[int | None, tuple[int, bytes] | None]:
-    """:func:`find_first_block` reading ``scan_size`` bytes per request; also
-    returns the window the first block was found in, as ``(offset, bytes)``
-    (None if nothing was fetched), for the split's reader to start from."""
-    if start <= file.header_end - SYNC_SIZE:
-        return (file.header_end if file.header_end < file.size else None), None
-    pos = start
-    while pos < end:
-        window_end = min(pos + scan_size, file.size)
-        window = bytes(source.fetch(pos, window_end))
-        found = window.find(file.sync)
-        while found != -1 and pos + found < end:
-            marker = pos + found
-            if _frames_after(source, file, marker, window, pos, max_block_size):
-                after = marker + SYNC_SIZE
-                return (after if after < file.size else None), (pos, window)
-            found = window.find(file.sync, found + 1)
-        if window_end >= file.size:
-            return None, None
-        pos = window_end - (SYNC_SIZE - 1)  # a marker may straddle two windows
-        scan_size = max(scan_size, min(4 * scan_size, _SCAN_WINDOW))
-    return None, None
-
-
-def _frames_after(source, file, marker, window, window_start, max_block_size) -> bool:
-    """Whether the bytes after a candidate sync marker frame one block."""
-    try:
-        check_block(source, file, marker + SYNC_SIZE, window, window_start, max_block_size)
-    except JetlinerDistError:
-        return False
-    return True
-
-
-def check_block(
-    source, file: AvroFile, block: int, window, window_start: int, max_block_size: int
-) -> None:
-    """Raise the typed error if the block at ``block`` does not frame: sane
-    count and size, inside the file, ending in the sync marker. A block at the
-    file's end (none) is fine. Reads only its header and its marker."""
-    from jetliner_dist.avro.binary import read_long
-
-    if block >= file.size:
-        return
-    where = dict(path=file.path, offset=block)
-    head = _read_at(source, window, window_start, block, min(20, file.size - block))
-    try:
-        count, used = read_long(head, 0)
-        size, used = read_long(head, used)
-    except TruncatedError:
-        raise TruncatedError("file ends inside a block header", **where) from None
-    except JetlinerDistError:
-        raise CorruptBlockError("block header has a varint longer than 10 bytes", **where) from None
-    if count < 0 or size < 0:
-        raise CorruptBlockError(f"block has a negative count or size ({count}, {size})", **where)
-    if size > max_block_size:
-        raise LimitExceededError(
-            f"block claims {size} bytes, more than max_block_size ({max_block_size})", **where
-        )
-    tail = block + used + size
-    if tail + SYNC_SIZE > file.size:
-        raise TruncatedError("file ends inside a block", **where)
-    if _read_at(source, window, window_start, tail, SYNC_SIZE) != file.sync:
-        raise SyncMarkerError(
-            "block does not end with the file's sync marker", path=file.path, offset=tail
-        )
-
-
-def _read_at(source, window: bytes, window_start: int, offset: int, length: int) -> bytes:
-    """Bytes [offset, offset + length) from the window when it has them."""
-    local = offset - window_start
-    if 0 <= local and local + length <= len(window):
-        return bytes(window[local : local + length])
-    return bytes(source.fetch(offset, offset + length))
-
-
-def count_split_rows(source: ByteSource, split: Split) -> int:
-    """Rows in the blocks ``split`` owns, from block headers alone: payloads
-    are neither fetched, decompressed nor decoded.
-
-    Local files are walked with one positioned read of a few dozen bytes per
-    block, on any thread (the walk releases the GIL). Other sources fetch the
-    split's bytes in windows and frame them.
-    """
-    file = split.file
-    pread = _libc_pread()
-    descriptor = getattr(source, "descriptor", None)
-    if pread is None or descriptor is None:
-        return _count_windows(source, split)
-    first, _ = _find_split_start(source, split, DEFAULT_MAX_BLOCK_SIZE)
-    if first is None:
-        return 0
-    from jetliner_dist.avro import kernel
-
-    state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
-    sync = np.frombuffer(file.sync, dtype=np.uint8)
-    with descriptor() as fd:
-        rows = kernel.walk_blocks(
-            pread, fd, first, split.end, file.size, sync, DEFAULT_MAX_BLOCK_SIZE, state
-        )
-    pos = int(state[oc.FR_POS])
-    block = 0 if first == file.header_end else None
-    status = int(state[oc.FR_STATUS])
-    if status == oc.FR_READ:
-        from jetliner_dist.errors import SourceError
-
-        raise SourceError(f"cannot read {file.path!r}", path=file.path, offset=pos)
-    if status == oc.FR_MORE:
-        raise TruncatedError("file ends inside a block", path=file.path, block=block, offset=pos)
-    if status != oc.FR_OK:
-        raise framing_error(status, state, file.path, block, pos, 0, DEFAULT_MAX_BLOCK_SIZE)
-    if pos < file.size:  # as read_blocks does: the next split's first block must frame
-        check_block(source, file, pos, b"", pos, DEFAULT_MAX_BLOCK_SIZE)
-    return int(rows)
-
-
-@functools.cache
-def _libc_pread() -> int | None:
-    """The address of the C library's ``pread``, where there is one."""
-    import ctypes
-
-    try:
-        return ctypes.cast(ctypes.CDLL(None).pread, ctypes.c_void_p).value
-    except (OSError, AttributeError, TypeError):  # no such library or symbol here
-        return None
-
-
-def _count_windows(source: ByteSource, split: Split) -> int:
-    """:func:`count_split_rows` for sources without a file descriptor."""
-    first, scanned = _find_split_start(source, split, DEFAULT_MAX_BLOCK_SIZE)
-    if first is None:
-        return 0
-    walk = _BlockWalk(
-        source, split.file, getattr(source, "read_size", None) or DEFAULT_WINDOW,
-        DEFAULT_MAX_BLOCK_SIZE, 0 if first == split.file.header_end else None,
-    )  # fmt: skip
-    return sum(int(blocks[:, 0].sum()) for _, _, blocks, _ in walk.owned(first, split.end, scanned))

@@ -192,7 +192,7 @@ def test_counting_rows_releases_the_gil(tmp_path, monkeypatch, fast_switching):
     from jetliner_dist.avro import kernel
 
     from jetliner_dist.planning import Split
-    from jetliner_dist.reading import count_split_rows
+    from jetliner_dist.counting import count_split_rows
     from jetliner_dist.sources import LocalFileSource
 
     path = tmp_path / "many-blocks.avro"

@@ -29,7 +29,7 @@ from jetliner_dist.errors import (
     SyncMarkerError,
     TruncatedError,
 )
-from jetliner_dist.reading import count_split_rows
+from jetliner_dist.counting import count_split_rows
 
 SCHEMA = {
     "type": "record",
@@ -510,9 +510,9 @@ def test_a_failed_read_while_counting_is_a_source_error(tmp_path):
 def test_counting_without_pread_frames_windows(tmp_path, monkeypatch):
     """Where the C library's pread cannot be called, local files are counted
     like other sources, from framed windows: same counts, same errors."""
-    import jetliner_dist.reading as reading
+    import jetliner_dist.counting as counting
 
-    monkeypatch.setattr(reading, "_libc_pread", lambda: None)
+    monkeypatch.setattr(counting, "_libc_pread", lambda: None)
     data = _avro(0, 6000)
     path = tmp_path / "rows.avro"
     path.write_bytes(data)

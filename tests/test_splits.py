@@ -25,7 +25,9 @@ from blocks import Layout, layout, with_empty_blocks, write
 from corruption import zigzag
 from canonical import arrow_to_canonical, assert_canonical_equal, writer_schema_of
 from jetliner_dist.planning import Plan, Split, plan_splits
-from jetliner_dist.reading import count_split_rows, find_first_block, read_split
+from jetliner_dist.boundaries import find_first_block
+from jetliner_dist.counting import count_split_rows
+from jetliner_dist.reading import read_split
 from jetliner_dist.sources import LocalFileSource, MemorySource
 from strategies import CODECS, avro_cases
 

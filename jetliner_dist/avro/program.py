@@ -25,13 +25,11 @@ from jetliner_dist.avro.schema import (
     Enum,
     Fixed,
     Map,
-    Named,
     Primitive,
     Record,
     Schema,
     UnionType,
     branch_name,
-    is_nullable_union,
     parse_schema,
 )
 from jetliner_dist.errors import SchemaError

@@ -13,7 +13,7 @@ from jetliner_dist.planning import Split
 from jetliner_dist.reading import (
     DEFAULT_MAX_BLOCK_SIZE,
     DEFAULT_WINDOW,
-    _BlockWalk,
+    BlockWalk,
     framing_error,
 )
 from jetliner_dist.sources import ByteSource
@@ -75,7 +75,7 @@ def _count_windows(source: ByteSource, split: Split) -> int:
     first, scanned = find_split_start(source, split, DEFAULT_MAX_BLOCK_SIZE)
     if first is None:
         return 0
-    walk = _BlockWalk(
+    walk = BlockWalk(
         source, split.file, getattr(source, "read_size", None) or DEFAULT_WINDOW,
         DEFAULT_MAX_BLOCK_SIZE, 0 if first == split.file.header_end else None,
     )  # fmt: skip

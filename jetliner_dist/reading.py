@@ -101,7 +101,7 @@ def read_blocks(
     )
 
 
-class _BlockWalk:
+class BlockWalk:
     """The blocks of one file's byte range, a window at a time (DESIGN §3.1):
     fetch a window, frame its blocks and hand out those the range owns. Both
     decoding (:func:`read_blocks`) and counting (``counting.count_split_rows``)
@@ -111,7 +111,7 @@ class _BlockWalk:
     def __init__(self, source, file: AvroFile, window: int, max_block_size: int,
                  first_block_index: int | None = 0,
                  on_bytes: Callable[[int], None] | None = None,
-                 reuse: "_BlockWalk | None" = None) -> None:  # fmt: skip
+                 reuse: "BlockWalk | None" = None) -> None:  # fmt: skip
         """``reuse``: a finished walk whose working tables this one takes over."""
         from jetliner_dist.avro import kernel
 
@@ -239,7 +239,7 @@ class _BlockReader:
         self.options = options
         self.codec = get_codec(file.codec)
         self.rows_left = n_rows
-        self.walk = _BlockWalk(
+        self.walk = BlockWalk(
             source, file, options.window, options.max_block_size, first_block_index, on_bytes
         )
         batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
@@ -256,7 +256,7 @@ class _BlockReader:
         the decoder's buffers and the row limit (a run of small files)."""
         self.source, self.file, self.options = source, file, options
         self.codec = get_codec(file.codec)
-        self.walk = _BlockWalk(
+        self.walk = BlockWalk(
             source, file, options.window, options.max_block_size, first_block_index, on_bytes,
             reuse=self.walk,
         )  # fmt: skip

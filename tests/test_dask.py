@@ -240,15 +240,21 @@ def test_without_dask_the_import_error_names_the_extra():
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Records the (split, spec) of every read_split call made in this process."""
+    """Records the (split, spec) of every split this process reads, alone or
+    in a run of small files."""
     calls = []
-    real = jdd.read_split
+    real_split, real_splits = jdd.read_split, jdd.read_splits
 
-    def counting(split, spec, **kwargs):
+    def one(split, spec, **kwargs):
         calls.append((split, spec))
-        return real(split, spec, **kwargs)
+        return real_split(split, spec, **kwargs)
 
-    monkeypatch.setattr(jdd, "read_split", counting)
+    def run(splits, spec, **kwargs):
+        calls.extend((split, spec) for split in splits)
+        return real_splits(splits, spec, **kwargs)
+
+    monkeypatch.setattr(jdd, "read_split", one)
+    monkeypatch.setattr(jdd, "read_splits", run)
     return calls
 
 

@@ -402,6 +402,21 @@ def test_transient_faults_are_retried_to_exact_results(files, proxy, kinds):
     assert table.equals(expected)
 
 
+def test_windows_fetched_ahead_are_retried_too(files, proxy, monkeypatch):
+    """With 256 KiB windows a 4 MiB split reads most of its bytes ahead, on
+    the read-ahead thread: faults there are retried like any other."""
+    from jetliner_dist.sources import FsspecSource
+
+    name = "events.avro"
+    monkeypatch.setattr(FsspecSource, "read_size", 256 * 1024)
+    options = storage_options(proxy.endpoint)
+    expected = jd.read_table(files.local(name), split_size="4 MiB")
+    proxy.reset(Faults(kinds=("500", "reset", "cut"), rate=1.0, seed=5, key=files.key(name)))
+    table = jd.read_table(files.url(name), storage_options=options, split_size="4 MiB")
+    assert proxy.faults_injected >= 10
+    assert table.equals(expected)
+
+
 def test_planning_survives_faults_on_listing_head_and_get(files, proxy):
     options = storage_options(proxy.endpoint)
     proxy.reset(Faults(kinds=("503", "reset"), method=None, objects_only=False, limit=4, seed=2))

@@ -17,7 +17,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
 
 try:
     import dask
@@ -36,7 +36,7 @@ import pyarrow as pa
 from jetliner_dist.errors import SchemaError
 from jetliner_dist.local import Source, _prepare
 from jetliner_dist.planning import ReadSpec, Split, default_split_size, parse_size, runs_of_size
-from jetliner_dist.reading import COLLECT_BATCH_ROWS, output_schema, read_split, read_splits
+from jetliner_dist.reading import COLLECT_BATCH_ROWS, output_schema, read_splits
 
 if TYPE_CHECKING:
     import polars as pl
@@ -274,12 +274,17 @@ def _read(
     expression = reader.expression()
     batches: list[pa.RecordBatch] = []
     file_rows: list[tuple[int, int]] = []
-    per_file = reader.path_column is not None and not path_as_string
-    for file_index, batch in _batches(partition, spec, per_file):
-        if expression is not None:
+    # Pandas partitions build the path column from each file's row count.
+    counting = reader.path_column is not None and not path_as_string
+    runs: list[list[tuple[int, int]]] = []  # per batch: (split position, rows)
+    for batch in read_splits(partition.splits, spec, on_batch_splits=runs.append):
+        rows = runs.pop()
+        if expression is not None and counting:
+            batch, rows = _filtered(batch, expression, rows)
+        elif expression is not None:
             batch = batch.filter(expression)
         batches.append(batch)
-        file_rows.append((file_index, batch.num_rows))
+        file_rows.extend((partition.splits[split].file_index, count) for split, count in rows)
     table = pa.Table.from_batches(batches, schema=output_schema(spec))
     wanted = list(output_schema(reader.spec).names) if columns is None else list(columns)
     if not path_as_string:
@@ -292,20 +297,16 @@ def _read(
     return table, file_rows
 
 
-def _batches(partition: _Partition, spec: ReadSpec, per_file: bool) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """The partition's batches, with the file index of their rows.
+def _filtered(batch: pa.RecordBatch, expression, rows: list[tuple[int, int]]):
+    """``batch`` filtered, and how many rows of each split's run are left."""
+    import numpy as np
 
-    Small files share batches (one decoder for the partition's run of
-    splits; their index is then -1) unless ``per_file``: pandas partitions
-    build the path column from how many rows each file gave.
-    """
-    if not per_file:
-        for batch in read_splits(partition.splits, spec):
-            yield -1, batch
-        return
-    for split in partition.splits:
-        for batch in read_split(split, spec):
-            yield split.file_index, batch
+    numbered = batch.append_column("__row__", pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+    kept = numbered.filter(expression)
+    left = kept.column(kept.num_columns - 1).to_numpy()
+    ends = np.cumsum([count for _, count in rows])
+    counts = np.diff(np.searchsorted(left, ends, side="left"), prepend=0)
+    return kept.drop_columns(["__row__"]), [(split, int(n)) for (split, _), n in zip(rows, counts)]
 
 
 # -- Arrow → pandas ---------------------------------------------------------------

@@ -543,6 +543,7 @@ def read_splits(
     sources: Mapping[str, ByteSource] | None = None,
     n_rows: int | None = None,
     on_bytes: Sequence[Callable[[int], None] | None] | None = None,
+    on_batch_splits: Callable[[list[tuple[int, int]]], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Decode a run of splits (small files) into shared batches.
 
@@ -551,16 +552,21 @@ def read_splits(
     end, so a small file costs its decoding, not a decoder and a batch of its
     own. With ``include_file_paths``, each row carries its own file's path.
     ``sources`` overrides opening paths (in-memory sources); ``on_bytes``
-    holds each split's progress callback.
+    holds each split's progress callback; ``on_batch_splits`` is told, before
+    each batch is yielded, which splits its rows come from, as
+    ``[(position in splits, rows), ...]``.
     """
     sources = sources or {}
+    paths = _RowPaths(spec)
     if len(splits) == 1:
-        yield from read_split(splits[0], spec, source=sources.get(splits[0].file.path),
-                              n_rows=n_rows, on_bytes=on_bytes[0] if on_bytes else None)  # fmt: skip
+        for batch in read_split(splits[0], spec, source=sources.get(splits[0].file.path),
+                                n_rows=n_rows, on_bytes=on_bytes[0] if on_bytes else None):  # fmt: skip
+            if on_batch_splits is not None:
+                on_batch_splits([(0, batch.num_rows)])
+            yield batch
         return
     program = spec.program()
     reader: _BlockReader | None = None
-    paths = _RowPaths(spec)
     yielded = False
     for i, split in enumerate(splits):
         start = _SplitStart.find(split, spec, sources.get(split.file.path))
@@ -575,15 +581,17 @@ def read_splits(
                                   start.block_index, callback)  # fmt: skip
         else:
             reader.retarget(start.source, split.file, options, start.block_index, callback)
-        paths.start(split.file.path, reader.builder.rows)
+        paths.start(i, split.file.path, reader.builder.rows)
         for batch in reader.run(start.first, split.end, start.prefetched, last=False):
             yielded = True
-            yield paths.attach(batch)
+            yield paths.attach(batch, on_batch_splits)
         if reader.rows_left == 0:
             break
     if reader is not None and (reader.builder.rows or not yielded):
-        yield paths.attach(reader._finish())
+        yield paths.attach(reader._finish(), on_batch_splits)
     elif reader is None:
+        if on_batch_splits is not None:
+            on_batch_splits([])
         yield pa.RecordBatch.from_pylist([], schema=output_schema(spec))
 
 
@@ -621,28 +629,32 @@ class _SplitStart:
 
 
 class _RowPaths:
-    """The file path of each row of the batch being built, as runs of rows."""
+    """Which split (and file path) each row of the batch being built comes
+    from, as runs of rows."""
 
     def __init__(self, spec: ReadSpec) -> None:
         self.spec = spec
-        self.runs: list[tuple[str, int]] = []  # (path, first row in the batch)
+        self.runs: list[tuple[int, str, int]] = []  # (split, path, first row in the batch)
 
-    def start(self, path: str, row: int) -> None:
-        """Rows from ``row`` on come from ``path``."""
-        if self.runs and self.runs[-1][1] == row:
-            self.runs[-1] = (path, row)
+    def start(self, split: int, path: str, row: int) -> None:
+        """Rows from ``row`` on come from split number ``split``, of file ``path``."""
+        if self.runs and self.runs[-1][2] == row:
+            self.runs[-1] = (split, path, row)
         else:
-            self.runs.append((path, row))
+            self.runs.append((split, path, row))
 
-    def attach(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """``batch`` with its path column; the next batch goes on with the last file."""
-        runs, self.runs = self.runs, [(self.runs[-1][0], 0)]
+    def attach(self, batch: pa.RecordBatch, on_batch_splits=None) -> pa.RecordBatch:
+        """``batch`` with its path column (and its runs told to
+        ``on_batch_splits``); the next batch goes on with the last file."""
+        runs, self.runs = self.runs, [(*self.runs[-1][:2], 0)]
+        ends = [row for *_, row in runs[1:]] + [batch.num_rows]
+        if on_batch_splits is not None:
+            on_batch_splits([(split, end - row) for (split, _, row), end in zip(runs, ends)])
         if len(runs) == 1 or not self.spec.include_file_paths:
-            return with_file_path(batch, self.spec, runs[-1][0])
-        ends = [row for _, row in runs[1:]] + [batch.num_rows]
+            return with_file_path(batch, self.spec, runs[-1][1])
         kind = _path_type(self.spec)
         column = pa.concat_arrays([
-            pa.repeat(pa.scalar(path, kind), end - row) for (path, row), end in zip(runs, ends)
+            pa.repeat(pa.scalar(path, kind), end - row) for (_, path, row), end in zip(runs, ends)
         ])  # fmt: skip
         return _with_path_column(batch, self.spec, column)
 

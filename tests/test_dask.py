@@ -240,21 +240,15 @@ def test_without_dask_the_import_error_names_the_extra():
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Records the (split, spec) of every split this process reads, alone or
-    in a run of small files."""
+    """Records the (split, spec) of every split this process reads."""
     calls = []
-    real_split, real_splits = jdd.read_split, jdd.read_splits
+    real = jdd.read_splits
 
-    def one(split, spec, **kwargs):
-        calls.append((split, spec))
-        return real_split(split, spec, **kwargs)
-
-    def run(splits, spec, **kwargs):
+    def recording(splits, spec, **kwargs):
         calls.extend((split, spec) for split in splits)
-        return real_splits(splits, spec, **kwargs)
+        return real(splits, spec, **kwargs)
 
-    monkeypatch.setattr(jdd, "read_split", one)
-    monkeypatch.setattr(jdd, "read_splits", run)
+    monkeypatch.setattr(jdd, "read_splits", recording)
     return calls
 
 
@@ -356,6 +350,12 @@ def test_small_files_are_grouped_into_partitions_in_order(small_files):
     assert splits == list(jd.plan(source, split_size="32 KiB").splits)
     expected = jd.read_table(source, include_file_paths="path")
     assert_frame_matches(df.compute(scheduler="threads"), expected)
+    # Files share batches: a filter keeps each row's own path.
+    filtered = jdd.read_avro(source, blocksize="32 KiB", include_path_column=True,
+                             filters=[("id", "==", 1)]).compute(scheduler="sync")  # fmt: skip
+    pairs = zip(expected.column("path").to_pylist(), expected.column("id").to_pylist())
+    assert list(filtered["path"].astype(str)) == [path for path, i in pairs if i == 1]
+    assert set(filtered["id"]) == {1}
 
 
 def test_default_blocksize_follows_the_active_cluster(client, tmp_path):

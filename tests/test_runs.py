@@ -129,3 +129,17 @@ def test_a_run_that_owns_no_block_yields_one_empty_batch():
     batches = list(read_splits(splits, spec, sources=sources))
     assert [b.num_rows for b in batches] == [0]
     assert batches[0].schema == output_schema(spec)
+
+
+def test_each_batch_says_which_splits_its_rows_come_from():
+    files = _files([0, 30, 70, 0, 45])
+    splits, spec, sources = _plan(files, 10**9)
+    told: list[list[tuple[int, int]]] = []
+    batches = list(read_splits(splits, spec, sources=sources, on_batch_splits=told.append))
+    assert len(told) == len(batches)
+    assert [sum(rows for _, rows in runs) for runs in told] == [b.num_rows for b in batches]
+    per_split = {}
+    for runs in told:
+        for split, rows in runs:
+            per_split[split] = per_split.get(split, 0) + rows
+    assert {k: v for k, v in per_split.items() if v} == {1: 30, 2: 70, 4: 45}

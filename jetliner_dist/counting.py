@@ -8,7 +8,7 @@ import numpy as np
 
 from jetliner_dist.avro import opcodes as oc
 from jetliner_dist.boundaries import check_block, find_split_start
-from jetliner_dist.errors import TruncatedError
+from jetliner_dist.errors import SourceError, TruncatedError
 from jetliner_dist.planning import Split
 from jetliner_dist.reading import (
     DEFAULT_MAX_BLOCK_SIZE,
@@ -47,8 +47,6 @@ def count_split_rows(source: ByteSource, split: Split) -> int:
     block = 0 if first == file.header_end else None
     status = int(state[oc.FR_STATUS])
     if status == oc.FR_READ:
-        from jetliner_dist.errors import SourceError
-
         raise SourceError(f"cannot read {file.path!r}", path=file.path, offset=pos)
     if status == oc.FR_MORE:
         raise TruncatedError("file ends inside a block", path=file.path, block=block, offset=pos)

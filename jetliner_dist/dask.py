@@ -275,11 +275,11 @@ def _read(
     batches: list[pa.RecordBatch] = []
     file_rows: list[tuple[int, int]] = []
     # Pandas partitions build the path column from each file's row count.
-    counting = reader.path_column is not None and not path_as_string
+    per_file = reader.path_column is not None and not path_as_string
     runs: list[list[tuple[int, int]]] = []  # per batch: (split position, rows)
     for batch in read_splits(partition.splits, spec, on_batch_splits=runs.append):
         rows = runs.pop()
-        if expression is not None and counting:
+        if expression is not None and per_file:
             batch, rows = _filtered(batch, expression, rows)
         elif expression is not None:
             batch = batch.filter(expression)

@@ -13,7 +13,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Sequence, Union
 
 from jetliner_dist.discovery import Discovered, discover
 from jetliner_dist.errors import JetlinerDistError
@@ -258,6 +258,8 @@ class _Prepared:
     found: Discovered
     workers: int
     split_size: int
+    # Whether reading sends requests to an object store (files not in memory).
+    requests: bool
 
     def batches(
         self, n_rows: int | None, row_index_name: str | None, progress: ProgressMode,
@@ -302,9 +304,11 @@ def _prepare(
         raise SchemaError(f"include_file_paths={include_file_paths!r} names an existing column")
     size = default_split_size(found.files, workers) if split_size is None else parse_size(split_size)
     plan_ = Plan(tuple(found.files), tuple(plan_splits(found.files, size)), spec)
-    if max_workers is None and _gil_bound(plan_.splits, found.in_memory):
+    in_memory = found.in_memory
+    requests = any(is_remote(f.path) and f.path not in in_memory for f in found.files)
+    if max_workers is None and not requests and _gil_bound(plan_.splits):
         workers = 1
-    return _Prepared(plan_, found, workers, size)
+    return _Prepared(plan_, found, workers, size, requests)
 
 
 # Below this average split size (small local files), a split's Python work
@@ -314,17 +318,11 @@ def _prepare(
 GIL_BOUND_SPLIT_SIZE = 256 * 1024
 
 
-def _gil_bound(splits: Sequence[Split], in_memory: Mapping[str, object]) -> bool:
-    """Whether ``splits`` are at hand and so small that one thread reads them
-    fastest (requests to object stores wait on the network, GIL released)."""
-    if not splits or any(_requested(s, in_memory) for s in splits):
-        return False
-    return sum(s.size for s in splits) < GIL_BOUND_SPLIT_SIZE * len(splits)
-
-
-def _requested(split: Split, in_memory: Mapping[str, object]) -> bool:
-    """Whether reading ``split`` sends requests to an object store."""
-    return is_remote(split.file.path) and split.file.path not in in_memory
+def _gil_bound(splits: Sequence[Split]) -> bool:
+    """Whether ``splits`` (at hand, not behind requests to an object store,
+    which wait on the network with the GIL released) are so small that one
+    thread reads them fastest."""
+    return bool(splits) and sum(s.size for s in splits) < GIL_BOUND_SPLIT_SIZE * len(splits)
 
 
 def _collect(source: Source, *, views: bool, n_rows, row_index_name, progress, **options):
@@ -371,11 +369,11 @@ def _run_splits(prepared: _Prepared, n_rows, bar, queue_depth) -> Iterator["pa.R
     # hand-off and a decoder cost more than a small file's decoding. Objects
     # in a store stay one per task: each costs a request, and threads keep
     # those requests in flight together.
-    in_memory = prepared.found.in_memory
-    if any(_requested(split, in_memory) for split in splits):
+    if prepared.requests:
         tasks = [[split] for split in splits]
     else:
         tasks = runs_of_size(splits, prepared.split_size)
+    in_memory = prepared.found.in_memory
 
     def read_run(run: list[Split], cancelled: Callable[[], bool] = lambda: False):
         trackers = [bar.tracker(split) for split in run]

@@ -25,6 +25,7 @@ from jetliner_dist.avro.buffers import byte_buffer
 from jetliner_dist.avro.codecs import get_codec, snappy_size
 from jetliner_dist.avro.header import SYNC_SIZE
 from jetliner_dist.avro.program import Program
+from jetliner_dist.boundaries import MIN_TAIL, check_block, find_split_start
 from jetliner_dist.planning import AvroFile, ReadSpec, Split
 from jetliner_dist.errors import (
     CorruptBlockError,
@@ -35,7 +36,6 @@ from jetliner_dist.errors import (
     SyncMarkerError,
     TruncatedError,
 )
-from jetliner_dist.boundaries import MIN_TAIL, check_block, find_split_start
 from jetliner_dist.readahead import ReadAhead
 from jetliner_dist.sources import ByteSource, source_for
 
@@ -233,15 +233,10 @@ class _BlockReader:
 
         self.kernel = kernel
         self.snappy = snappy
-        self.source = source
-        self.file = file
         self.program = program
-        self.options = options
-        self.codec = get_codec(file.codec)
         self.rows_left = n_rows
-        self.walk = BlockWalk(
-            source, file, options.window, options.max_block_size, first_block_index, on_bytes
-        )
+        self.walk: BlockWalk | None = None
+        self.retarget(source, file, options, first_block_index, on_bytes)
         batch_rows = options.batch_rows if n_rows is None else max(1, min(options.batch_rows, n_rows))
         self.builder = BatchBuilder(program, batch_rows)
         self.state = np.zeros(oc.STATE_SIZE, dtype=np.int64)
@@ -252,8 +247,9 @@ class _BlockReader:
         self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
 
     def retarget(self, source, file, options, first_block_index, on_bytes) -> None:
-        """Go on with another file's blocks, keeping the batch being built,
-        the decoder's buffers and the row limit (a run of small files)."""
+        """Set the file whose blocks to decode: at the start, and to go on with
+        another file keeping the batch being built, the decoder's buffers and
+        the row limit (a run of small files)."""
         self.source, self.file, self.options = source, file, options
         self.codec = get_codec(file.codec)
         self.walk = BlockWalk(

@@ -32,6 +32,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from corruption import zigzag
+
 CODECS = ("null", "deflate", "snappy", "zstandard", "bzip2", "xz")
 
 _INT32 = (-(2**31), 2**31 - 1)
@@ -563,16 +565,6 @@ sync_intervals = st.integers(1, 400) | st.just(16000)
 # those. This small encoder writes them, for the ``null`` codec.
 
 
-def _zigzag(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 @st.composite
 def blocked_files(draw, case: Case) -> bytes:
     """``case`` as an uncompressed container file whose arrays and maps are
@@ -590,7 +582,7 @@ def blocked_files(draw, case: Case) -> bytes:
     while records:
         count = draw(st.integers(1, len(records)))
         data = b"".join(encoder.encode(case.schema, r, "") for r in records[:count])
-        out += _zigzag(count) + _zigzag(len(data)) + data + sync
+        out += zigzag(count) + zigzag(len(data)) + data + sync
         records = records[count:]
     return bytes(out)
 
@@ -615,7 +607,7 @@ class _BlockingEncoder:
             return b"".join(self.encode(f["type"], value[f["name"]], inner)
                             for f in schema["fields"])
         if kind == "enum":
-            return _zigzag(schema["symbols"].index(value))
+            return zigzag(schema["symbols"].index(value))
         if kind == "fixed":
             return bytes(value)
         if kind == "array":
@@ -631,11 +623,11 @@ class _BlockingEncoder:
 
     def _union(self, branches: list, value: Any, namespace: str) -> bytes:
         if value is None:
-            return _zigzag(branches.index("null"))
+            return zigzag(branches.index("null"))
         name, inner = value
         for index, branch in enumerate(branches):
             if _branch_name(branch, namespace, self.defs) == name:
-                return _zigzag(index) + self.encode(branch, inner, namespace)
+                return zigzag(index) + self.encode(branch, inner, namespace)
         raise ValueError(f"no branch {name!r} in {branches}")
 
     def _blocks(self, items: list[bytes]) -> bytes:
@@ -644,11 +636,11 @@ class _BlockingEncoder:
             count = self.draw(st.integers(1, len(items)))
             data = b"".join(items[:count])
             if self.draw(st.booleans()):  # negative count, then the byte size
-                out += _zigzag(-count) + _zigzag(len(data)) + data
+                out += zigzag(-count) + zigzag(len(data)) + data
             else:
-                out += _zigzag(count) + data
+                out += zigzag(count) + data
             items = items[count:]
-        return bytes(out + _zigzag(0))
+        return bytes(out + zigzag(0))
 
     @staticmethod
     def _primitive(kind: str, value: Any) -> bytes:
@@ -657,10 +649,10 @@ class _BlockingEncoder:
         if kind == "boolean":
             return b"\x01" if value else b"\x00"
         if kind in ("int", "long"):
-            return _zigzag(value)
+            return zigzag(value)
         if kind == "float":
             return struct.pack("<f", value)
         if kind == "double":
             return struct.pack("<d", value)
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        return _zigzag(len(data)) + data
+        return zigzag(len(data)) + data

@@ -37,6 +37,7 @@ from canonical import (
     render_timestamp,
     writer_schema_of,
 )
+from corruption import zigzag
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "avro-corpus"
 
@@ -620,25 +621,15 @@ def _strip_logical_types(schema):
     return schema
 
 
-def _encode_long(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _with_schema(data: bytes, schema) -> bytes:
     """The same file with another writer schema in its header."""
     stream = io.BytesIO(data)
     meta = header_metadata(stream)
     meta["avro.schema"] = json.dumps(schema).encode()
-    out = bytearray(b"Obj\x01" + _encode_long(len(meta)))
+    out = bytearray(b"Obj\x01" + zigzag(len(meta)))
     for key, value in meta.items():
-        out += _encode_long(len(key.encode())) + key.encode() + _encode_long(len(value)) + value
-    return bytes(out + _encode_long(0) + data[stream.tell():])
+        out += zigzag(len(key.encode())) + key.encode() + zigzag(len(value)) + value
+    return bytes(out + zigzag(0) + data[stream.tell():])
 
 
 @pytest.mark.parametrize(

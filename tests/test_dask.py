@@ -582,7 +582,6 @@ def test_example_job_runs(tmp_path):
     assert list((tmp_path / "parquet-dask").glob("*.parquet"))
 
 
-@pytest.mark.slow
 def test_benchmark_runs_on_small_files(tmp_path):
     """``python -m benchmarks.dask_bench`` end to end on tiny inputs (the real
     run takes minutes and stays out of CI)."""

@@ -326,9 +326,7 @@ def test_blocks_larger_than_the_tail_and_the_window(s3, proxy, tmp_path):
         assert len(gets) <= 2 + 3 * splits, (split_size, len(gets))
 
 
-@pytest.mark.parametrize(
-    "count", [150, pytest.param(2_500, marks=pytest.mark.slow)], ids=["150", "2500"]
-)
+@pytest.mark.parametrize("count", [150, 2_500])
 def test_listing_many_objects_sends_no_head_per_object(s3, proxy, tmp_path, count):
     """Sizes come from the listing; each object costs one GET (its header).
     2,500 objects take three listing pages; moto serves ~100 requests/s here."""
@@ -507,7 +505,6 @@ def test_dask_on_s3_equals_local(files, so):
     assert remote_frame.reset_index(drop=True).equals(local_frame.reset_index(drop=True))
 
 
-@pytest.mark.slow
 def test_dask_local_cluster_workers_read_from_s3(files, so):
     """Worker processes of a real LocalCluster reach the server themselves."""
     pytest.importorskip("distributed")
@@ -523,7 +520,6 @@ def test_dask_local_cluster_workers_read_from_s3(files, so):
     assert frame.reset_index(drop=True).equals(local.reset_index(drop=True))
 
 
-@pytest.mark.slow
 def test_ray_on_s3_equals_local(files, so):
     ray = pytest.importorskip("ray")
     jdr = pytest.importorskip("jetliner_dist.ray")

@@ -292,19 +292,24 @@ def _is_s3(fs) -> bool:
     return hasattr(fs, "_call_s3") and hasattr(fs, "split_path")
 
 
-# HTTP statuses worth another try, and the transient errors of HTTP stacks that
-# are not OSError (aiohttp, botocore), by class name so none is imported here.
+# HTTP statuses worth another try, and the transient errors of HTTP stacks
+# that carry no errno (aiohttp, botocore, requests), by class name so none is
+# imported here.
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_NAMES = frozenset({
     "ClientPayloadError", "ServerDisconnectedError", "ClientConnectionError",
     "HTTPClientError", "IncompleteReadError", "ResponseStreamingError", "IncompleteRead",
-    "ResponseParserError",
+    "ResponseParserError", "ConnectionError", "ChunkedEncodingError",
 })  # fmt: skip
 _PERMANENT_ERRNOS = frozenset({errno.EINVAL, errno.ENOENT, errno.EACCES, errno.EPERM})
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """Whether a failed read of a generic fsspec file system is worth retrying."""
+    """Whether a failed read of a generic fsspec file system is worth retrying.
+
+    An ``OSError`` without an errno is a file system's own message (gcsfs
+    says "Forbidden" that way): transient only if its class says so.
+    """
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return False
     status = getattr(exc, "status", None)
@@ -312,7 +317,7 @@ def _is_transient(exc: BaseException) -> bool:
         return status in _RETRY_STATUSES
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError) and exc.errno is not None:
         return exc.errno not in _PERMANENT_ERRNOS
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
@@ -332,8 +337,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def object_version(info: dict) -> str | None:
-    """What identifies an object's content in an fsspec ``info()``/listing entry."""
-    for key in ("ETag", "etag", "md5Hash", "generation", "mtime", "LastModified", "created"):
+    """What identifies an object's content in an fsspec ``info()``/listing entry.
+
+    GCS's generation comes before its etag: the etag also changes when only
+    the object's metadata does, which is no reason to fail a read.
+    """
+    for key in ("ETag", "generation", "etag", "md5Hash", "mtime", "LastModified", "created"):
         value = info.get(key)
         if value is not None:
             # A time may come as a datetime from info() and a float from a listing.

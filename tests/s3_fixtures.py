@@ -55,6 +55,9 @@ def storage_options(endpoint: str, **extra: Any) -> dict[str, Any]:
 class MotoS3:
     """moto's S3 server on 127.0.0.1 with one bucket, and a boto3 client for setup."""
 
+    protocol = "s3"
+    bucket = BUCKET
+
     def __init__(self) -> None:
         moto_server = pytest.importorskip("moto.server")
         boto3 = pytest.importorskip("boto3")
@@ -90,6 +93,8 @@ class MotoS3:
 
     def etag(self, key: str) -> str:
         return self.client.head_object(Bucket=BUCKET, Key=key)["ETag"]
+
+    version = etag  # what planning records to notice a changed object
 
     @staticmethod
     def url(key: str) -> str:
@@ -351,6 +356,25 @@ def proxy(s3: MotoS3) -> S3Proxy:
 
 
 # -- Avro files ------------------------------------------------------------------
+
+
+@dataclass
+class Files:
+    """Local files and the same bytes uploaded under ``prefix`` of a bucket."""
+
+    root: Path
+    prefix: str
+    bucket_url: str  # "s3://bucket"
+
+    def local(self, name: str) -> str:
+        return str(self.root / name)
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def url(self, name: str) -> str:
+        return f"{self.bucket_url}/{self.prefix}{name}"
+
 
 SCHEMA = {
     "type": "record",

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +35,7 @@ from jetliner_dist.reading import read_split
 from s3_fixtures import (  # noqa: F401  (fixtures)
     BUCKET,
     Faults,
+    Files,
     MotoS3,
     S3Proxy,
     proxy,
@@ -50,29 +50,12 @@ CORPUS = REPO.parent / "shared" / "avro-corpus"
 MiB = 1024 * 1024
 
 
-@dataclass
-class Files:
-    """Local files and the same bytes uploaded under ``prefix``."""
-
-    root: Path
-    prefix: str
-
-    def local(self, name: str) -> str:
-        return str(self.root / name)
-
-    def key(self, name: str) -> str:
-        return self.prefix + name
-
-    def url(self, name: str) -> str:
-        return f"s3://{BUCKET}/{self.prefix}{name}"
-
-
 @pytest.fixture(scope="session")
 def files(s3: MotoS3, tmp_path_factory) -> Files:
     """events.avro (~9 MB, 240 blocks, deflate), events-snappy.avro, and
     parts/ (six small files of different rows, and a _SUCCESS marker)."""
     root = tmp_path_factory.mktemp("s3-files")
-    found = Files(root, f"t-{uuid.uuid4().hex[:8]}/")
+    found = Files(root, f"t-{uuid.uuid4().hex[:8]}/", f"s3://{BUCKET}")
     base = write_avro(root / "base.avro", 30_000, codec="deflate", block_rows=1000).read_bytes()
     (root / "events.avro").write_bytes(repeat_blocks(base, 8))
     write_avro(root / "events-snappy.avro", 20_000, codec="snappy", seed=3, block_rows=500)

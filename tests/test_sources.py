@@ -1,7 +1,8 @@
 """Byte sources (``jetliner_dist.sources``): one contract, every source.
 
 The same tests run against bytes in memory, a local file, an fsspec
-``memory://`` file and an object on a real S3 server (moto on 127.0.0.1):
+``memory://`` file, an object on a real S3 server (moto on 127.0.0.1) and one
+on a real GCS-protocol server (gcp-storage-emulator on 127.0.0.1, via gcsfs):
 sizes, ranged reads at the edges and past the end, concurrent reads,
 pickling, and missing objects as ``SourceError``. Then what only remote
 sources do: storage options kept unchanged, consistency (a changed object is
@@ -28,10 +29,11 @@ from jetliner_dist.sources import (
     freeze_options,
     source_for,
 )
+from gcs_fixtures import gcs_emulator
 from s3_fixtures import BUCKET, Faults, moto_s3, proxy, s3  # noqa: F401  (fixtures)
 
 DATA = random.Random(5).randbytes(300_000)
-KINDS = ["memory", "local", "fsspec-memory", "s3"]
+KINDS = ["memory", "local", "fsspec-memory", "s3", "gcs"]
 
 
 def make_source(kind: str, data: bytes, tmp_path) -> ByteSource:
@@ -46,12 +48,17 @@ def make_source(kind: str, data: bytes, tmp_path) -> ByteSource:
         fs = fsspec.filesystem("memory")
         fs.pipe_file(f"/jd-contract/{name}", data)
         return FsspecSource("memory", f"/jd-contract/{name}", len(data))
-    server = moto_s3()
-    server.put(name, data)
+    store = _store(kind)
+    store.put(name, data)
     return FsspecSource(
-        "s3", f"{BUCKET}/{name}", len(data), freeze_options(server.storage_options),
-        server.etag(name),
+        store.protocol, f"{store.bucket}/{name}", len(data), freeze_options(store.storage_options),
+        store.version(name),
     )  # fmt: skip
+
+
+def _store(kind: str):
+    """The server behind a remote kind: moto's S3 or the GCS emulator."""
+    return {"s3": moto_s3, "gcs": gcs_emulator}[kind]()
 
 
 def missing_source(kind: str, tmp_path) -> ByteSource:
@@ -59,10 +66,9 @@ def missing_source(kind: str, tmp_path) -> ByteSource:
         return LocalFileSource(str(tmp_path / "missing.avro"), 100)
     if kind == "fsspec-memory":
         return FsspecSource("memory", "/jd-contract/missing.avro", 100)
-    if kind == "s3":
-        options = freeze_options(moto_s3().storage_options)
-        return FsspecSource("s3", f"{BUCKET}/missing/object.avro", 100, options)
-    raise ValueError(f"no missing source of kind {kind!r}")
+    store = _store(kind)
+    options = freeze_options(store.storage_options)
+    return FsspecSource(store.protocol, f"{store.bucket}/missing/object.avro", 100, options)
 
 
 @pytest.fixture(params=KINDS)
@@ -190,17 +196,35 @@ def test_remote_reads_are_large_requests():
     assert not hasattr(LocalFileSource, "read_size")
 
 
-def test_generic_fsspec_object_changed_after_planning():
-    """memory://: info() after the read sees the new size or version."""
-    fs = fsspec.filesystem("memory")
-    path = f"/jd-contract/changed-{uuid.uuid4().hex}.avro"
-    fs.pipe_file(path, DATA)
+def test_object_version_is_what_changes_with_the_content_only():
     from jetliner_dist.sources import object_version
 
-    version = object_version(fs.info(path))
-    assert version is not None
-    planned = FsspecSource("memory", path, len(DATA), (), version)
+    assert object_version({"ETag": '"abc"', "LastModified": 5}) == '"abc"'  # S3
+    # GCS: the etag changes with metadata too (metageneration); the generation does not.
+    gcs_entry = {"etag": "CJ7x", "generation": "1795", "metageneration": "3", "md5Hash": "m=="}
+    assert object_version(gcs_entry) == "1795"
+    assert object_version({"etag": "0x8DC", "last_modified": 1.5}) == "0x8DC"  # Azure
+    assert object_version({"mtime": 12.5}) == "12.5"
+    assert object_version({"size": 3}) is None
+
+
+@pytest.mark.parametrize("kind", ["fsspec-memory", "gcs"])
+def test_generic_fsspec_object_changed_after_planning(kind, tmp_path):
+    """memory:// and gs://: info() after the read sees the new size or version
+    (on GCS the generation, which a metadata update leaves alone)."""
+    from jetliner_dist.sources import object_version
+
+    planned = make_source(kind, DATA, tmp_path)
+    fs = planned.filesystem()
+    path = planned.path
+    assert planned.version is None or planned.version == object_version(fs.info(path))
+    planned = FsspecSource(planned.protocol, path, len(DATA), planned.storage_options,
+                           object_version(fs.info(path)))  # fmt: skip
+    assert planned.version is not None
     assert read(planned, 0, 100) == DATA[:100]
+    if kind == "gcs":
+        fs.setxattrs(path, note="metadata only")
+        assert read(planned, 0, 100) == DATA[:100]
 
     fs.pipe_file(path, DATA[::-1])  # same size, new content
     with pytest.raises(ObjectChangedError) as caught:
@@ -280,6 +304,32 @@ def test_http_protocol_permanent_errors_are_not_retried(s3, proxy):
     missing = source_for(f"{proxy.endpoint}/{BUCKET}/no-such-{key}", 100)
     with pytest.raises(SourceError, match="no such object"):
         missing.fetch(0, 10)
+
+
+def test_which_errors_of_other_file_systems_are_retried():
+    import errno
+
+    from jetliner_dist.sources import _is_transient
+
+    def error(name: str, base: type = Exception, **attrs) -> BaseException:
+        exc = type(name, (base,), {})("failed")
+        exc.__dict__.update(attrs)
+        return exc
+
+    retried = [
+        error("ClientResponseError", status=503), error("ClientResponseError", status=429),
+        error("ClientPayloadError"), error("ServerDisconnectedError"),
+        error("ConnectionError", OSError),  # requests' (no errno), a 502 from gcsfs
+        OSError(errno.ECONNRESET, "reset"), ConnectionResetError(), TimeoutError(),
+    ]  # fmt: skip
+    final = [
+        error("ClientResponseError", status=404), error("ClientResponseError", status=403),
+        OSError("Forbidden: bucket/key"),  # gcsfs's 403
+        OSError(errno.EACCES, "denied"), FileNotFoundError("key"), PermissionError("key"),
+        ValueError("Bad Request"), error("HttpError", code=401),
+    ]  # fmt: skip
+    assert [e for e in retried if not _is_transient(e)] == []
+    assert [e for e in final if _is_transient(e)] == []
 
 
 def test_retries_are_bounded(s3, proxy):

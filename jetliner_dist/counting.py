@@ -77,4 +77,7 @@ def _count_windows(source: ByteSource, split: Split) -> int:
         source, split.file, getattr(source, "read_size", None) or DEFAULT_WINDOW,
         DEFAULT_MAX_BLOCK_SIZE, 0 if first == split.file.header_end else None,
     )  # fmt: skip
-    return sum(int(blocks[:, 0].sum()) for _, _, blocks, _ in walk.owned(first, split.end, scanned))
+    try:
+        return sum(int(blocks[:, 0].sum()) for _, _, blocks, _ in walk.owned(first, split.end, scanned))
+    finally:
+        walk.release()

@@ -21,7 +21,7 @@ from isal.isal_zlib import crc32
 
 from jetliner_dist.avro import opcodes as oc
 from jetliner_dist.avro.assemble import BatchBuilder
-from jetliner_dist.avro.buffers import byte_buffer
+from jetliner_dist.avro.buffers import ScratchPool, byte_buffer
 from jetliner_dist.avro.codecs import get_codec, snappy_size
 from jetliner_dist.avro.header import SYNC_SIZE
 from jetliner_dist.avro.program import Program
@@ -55,6 +55,11 @@ MAX_NESTING = 4096
 _FRAME_ROWS = 8192
 # A block's bytes beside its payload: count and size varints, sync marker.
 _BLOCK_OVERHEAD = 20 + SYNC_SIZE
+# Read windows and decompressed blocks idle between splits, kept for the next
+# split on any thread: see buffers.ScratchPool. (The small tables stay with
+# Arrow's pool: where they land in memory shows in the decoder's speed.)
+SCRATCH_BYTES_KEPT = 64 * 1024 * 1024
+_SCRATCH = ScratchPool(SCRATCH_BYTES_KEPT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +101,13 @@ def read_blocks(
     split's scan for its first block): decoding starts from them.
     """
     reader = _BlockReader(source, file, program, options, n_rows, first_block_index, on_bytes)
-    yield from reader.run(
-        file.header_end if start is None else start, file.size if stop is None else stop, prefetched
-    )
+    try:
+        yield from reader.run(
+            file.header_end if start is None else start, file.size if stop is None else stop,
+            prefetched,
+        )  # fmt: skip
+    finally:
+        reader.release()
 
 
 class BlockWalk:
@@ -225,6 +234,11 @@ class BlockWalk:
         self._window = _at_least(self._window, end - start)
         return self._window[: readinto(start, self._window[: end - start])]
 
+    def release(self) -> None:
+        """Hand the walk's working buffers to the next split; the walk is done."""
+        _SCRATCH.give(self._window)
+        self._window = np.zeros(0, dtype=np.uint8)
+
 
 class _BlockReader:
     def __init__(self, source, file, program, options, n_rows, first_block_index, on_bytes):
@@ -256,6 +270,13 @@ class _BlockReader:
             source, file, options.window, options.max_block_size, first_block_index, on_bytes,
             reuse=self.walk,
         )  # fmt: skip
+
+    def release(self) -> None:
+        """Hand the decoder's working buffers to the next split; the reader is done."""
+        _SCRATCH.give(self._inflated)
+        self._inflated = np.zeros(0, dtype=np.uint8)
+        if self.walk is not None:
+            self.walk.release()
 
     def run(self, pos: int, stop: int, prefetched=None, last: bool = True) -> Iterator[pa.RecordBatch]:
         """Decode the blocks from ``pos`` up to ``stop``; unless ``last``, the
@@ -486,10 +507,12 @@ def _int64_table(rows: int, columns: int) -> np.ndarray:
 
 
 def _at_least(buffer: np.ndarray, size: int) -> np.ndarray:
-    """``buffer`` if it holds ``size`` bytes, else a larger one (grown by half)."""
+    """``buffer`` if it holds ``size`` bytes, else a larger one (grown by
+    half); the caller no longer needs the contents of the one it had."""
     if len(buffer) >= size:
         return buffer
-    return byte_buffer(max(size, len(buffer) * 3 // 2))
+    _SCRATCH.give(buffer)
+    return _SCRATCH.take(max(size, len(buffer) * 3 // 2))
 
 
 class _Blame(Exception):
@@ -564,31 +587,35 @@ def read_splits(
     program = spec.program()
     reader: _BlockReader | None = None
     yielded = False
-    for i, split in enumerate(splits):
-        start = _SplitStart.find(split, spec, sources.get(split.file.path))
-        if start.first is None:
-            continue
-        # Rows of small files gather in one batch; files of many rows still
-        # end their batch with their window, so buffers are not regrown.
-        options = dataclasses.replace(start.options, window_batch_rows=RUN_BATCH_ROWS)
-        callback = on_bytes[i] if on_bytes else None
-        if reader is None:
-            reader = _BlockReader(start.source, split.file, program, options, n_rows,
-                                  start.block_index, callback)  # fmt: skip
-        else:
-            reader.retarget(start.source, split.file, options, start.block_index, callback)
-        paths.start(i, split.file.path, reader.builder.rows)
-        for batch in reader.run(start.first, split.end, start.prefetched, last=False):
-            yielded = True
-            yield paths.attach(batch, on_batch_splits)
-        if reader.rows_left == 0:
-            break
-    if reader is not None and (reader.builder.rows or not yielded):
-        yield paths.attach(reader._finish(), on_batch_splits)
-    elif reader is None:
-        if on_batch_splits is not None:
-            on_batch_splits([])
-        yield pa.RecordBatch.from_pylist([], schema=output_schema(spec))
+    try:
+        for i, split in enumerate(splits):
+            start = _SplitStart.find(split, spec, sources.get(split.file.path))
+            if start.first is None:
+                continue
+            # Rows of small files gather in one batch; files of many rows
+            # still end their batch with their window, so buffers are not regrown.
+            options = dataclasses.replace(start.options, window_batch_rows=RUN_BATCH_ROWS)
+            callback = on_bytes[i] if on_bytes else None
+            if reader is None:
+                reader = _BlockReader(start.source, split.file, program, options, n_rows,
+                                      start.block_index, callback)  # fmt: skip
+            else:
+                reader.retarget(start.source, split.file, options, start.block_index, callback)
+            paths.start(i, split.file.path, reader.builder.rows)
+            for batch in reader.run(start.first, split.end, start.prefetched, last=False):
+                yielded = True
+                yield paths.attach(batch, on_batch_splits)
+            if reader.rows_left == 0:
+                break
+        if reader is not None and (reader.builder.rows or not yielded):
+            yield paths.attach(reader._finish(), on_batch_splits)
+        elif reader is None:
+            if on_batch_splits is not None:
+                on_batch_splits([])
+            yield pa.RecordBatch.from_pylist([], schema=output_schema(spec))
+    finally:
+        if reader is not None:
+            reader.release()
 
 
 @dataclass(frozen=True, slots=True)

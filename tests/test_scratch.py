@@ -102,6 +102,23 @@ def test_threads_never_hold_the_same_buffer():
     assert clashes == []
 
 
+def test_a_forked_child_starts_with_an_empty_unlocked_pool():
+    import os
+
+    pool = ScratchPool(keep=8 * MiB)
+    pool.give(pool.take(MiB))
+    spare = np.zeros(MiB, dtype=np.uint8)  # the child allocates nothing
+    with pool._lock:  # another thread is inside take() or give() at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: must not wait for a lock nobody will release
+            empty = pool.idle_bytes == 0
+            pool.give(spare)
+            os._exit(0 if empty and pool.take(MiB) is spare else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pool.idle_bytes >= MiB  # the parent keeps its buffers
+
+
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory):
     """About 6.5 MB of snappy blocks."""

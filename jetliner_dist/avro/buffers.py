@@ -11,6 +11,7 @@ cost of a small read beside decoding. Buffers also show in
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -40,6 +41,12 @@ class ScratchPool:
 
     def __init__(self, keep: int) -> None:
         self._keep = keep
+        self._reset()
+        # A child forked while another thread held the lock would wait on it
+        # for ever; it starts with an empty pool instead.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._free: list[np.ndarray] = []
         self._lock = threading.Lock()
 

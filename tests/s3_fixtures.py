@@ -432,6 +432,55 @@ def write_avro(
     return path
 
 
+# -- engines against local reads ---------------------------------------------------
+
+
+def assert_local_cluster_reads_like_local(files: Files, name: str, storage_options: dict,
+                                          blocksize: str) -> None:  # fmt: skip
+    """Worker processes of a real LocalCluster read ``files.url(name)`` from
+    the store themselves, and get what a local Dask read gets."""
+    pytest.importorskip("distributed")
+    jdd = pytest.importorskip("jetliner_dist.dask")
+    import dask
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster):
+            remote = jdd.read_avro(files.url(name), storage_options=storage_options,
+                                   blocksize=blocksize)  # fmt: skip
+            assert remote.npartitions > 2
+            frame = remote.compute()
+    with dask.config.set(scheduler="threads"):
+        local = jdd.read_avro(files.local(name), blocksize=blocksize).compute()
+    assert frame.reset_index(drop=True).equals(local.reset_index(drop=True))
+
+
+def assert_ray_reads_like_local(files: Files, name: str, storage_options: dict,
+                                split_size: str) -> None:  # fmt: skip
+    """Ray read tasks read ``files.url(name)`` from the store, and get the
+    rows of a local read (in any order: Ray may deliver blocks out of order)."""
+    import pyarrow as pa
+
+    import jetliner_dist as jd
+
+    ray = pytest.importorskip("ray")
+    jdr = pytest.importorskip("jetliner_dist.ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        dataset = jdr.read_avro(files.url(name), storage_options=storage_options,
+                                split_size=split_size)  # fmt: skip
+        remote = pa.concat_tables(dataset.iter_batches(batch_format="pyarrow", batch_size=None))
+    finally:
+        if started:
+            ray.shutdown()
+    local = jd.read_table(files.local(name))
+    assert remote.schema == local.schema
+    order = [("id", "ascending"), ("amount", "ascending"), ("user", "ascending")]
+    assert remote.sort_by(order).equals(local.sort_by(order))
+
+
 def repeat_blocks(data: bytes, times: int) -> bytes:
     """A valid Avro file holding the blocks of ``data`` ``times`` over."""
     from jetliner_dist.avro.header import read_header

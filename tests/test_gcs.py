@@ -25,7 +25,14 @@ import jetliner_dist as jd
 from gcs_fixtures import BUCKET, GcsEmulator, gcs, gcs_proxy  # noqa: F401  (fixtures)
 from jetliner_dist import ObjectChangedError, SourceError
 from jetliner_dist.reading import read_split
-from s3_fixtures import Faults, Files, repeat_blocks, write_avro
+from s3_fixtures import (
+    Faults,
+    Files,
+    assert_local_cluster_reads_like_local,
+    assert_ray_reads_like_local,
+    repeat_blocks,
+    write_avro,
+)
 
 
 @pytest.fixture(scope="module")
@@ -162,35 +169,8 @@ def test_missing_objects_are_source_errors_naming_them(so):
 
 
 def test_dask_local_cluster_workers_read_from_gcs(files, so):
-    """Worker processes reach the server themselves with the storage options."""
-    pytest.importorskip("distributed")
-    jdd = pytest.importorskip("jetliner_dist.dask")
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster):
-            remote = jdd.read_avro(files.url("events.avro"), storage_options=so, blocksize="512 KiB")
-            assert remote.npartitions > 2
-            frame = remote.compute()
-    import dask
-
-    with dask.config.set(scheduler="threads"):
-        local = jdd.read_avro(files.local("events.avro"), blocksize="512 KiB").compute()
-    assert frame.reset_index(drop=True).equals(local.reset_index(drop=True))
+    assert_local_cluster_reads_like_local(files, "events.avro", so, blocksize="512 KiB")
 
 
 def test_ray_reads_from_gcs(files, so):
-    ray = pytest.importorskip("ray")
-    jdr = pytest.importorskip("jetliner_dist.ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        dataset = jdr.read_avro(files.url("events.avro"), storage_options=so, split_size="512 KiB")
-        remote = pa.concat_tables(dataset.iter_batches(batch_format="pyarrow", batch_size=None))
-    finally:
-        if started:
-            ray.shutdown()
-    local = jd.read_table(files.local("events.avro"))
-    order = [("id", "ascending"), ("amount", "ascending")]
-    assert remote.sort_by(order).equals(local.sort_by(order))
+    assert_ray_reads_like_local(files, "events.avro", so, split_size="512 KiB")

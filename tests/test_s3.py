@@ -34,6 +34,8 @@ from jetliner_dist import ObjectChangedError, SourceError
 from jetliner_dist.reading import read_split
 from s3_fixtures import (  # noqa: F401  (fixtures)
     BUCKET,
+    assert_local_cluster_reads_like_local,
+    assert_ray_reads_like_local,
     Faults,
     Files,
     MotoS3,
@@ -489,37 +491,8 @@ def test_dask_on_s3_equals_local(files, so):
 
 
 def test_dask_local_cluster_workers_read_from_s3(files, so):
-    """Worker processes of a real LocalCluster reach the server themselves."""
-    pytest.importorskip("distributed")
-    jdd = pytest.importorskip("jetliner_dist.dask")
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster):
-            remote = jdd.read_avro(files.url("events.avro"), storage_options=so, blocksize="2 MiB")
-            frame = remote.compute()
-    with __import__("dask").config.set(scheduler="threads"):
-        local = jdd.read_avro(files.local("events.avro"), blocksize="2 MiB").compute()
-    assert frame.reset_index(drop=True).equals(local.reset_index(drop=True))
+    assert_local_cluster_reads_like_local(files, "events.avro", so, blocksize="2 MiB")
 
 
 def test_ray_on_s3_equals_local(files, so):
-    ray = pytest.importorskip("ray")
-    jdr = pytest.importorskip("jetliner_dist.ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        dataset = jdr.read_avro(files.url("events.avro"), storage_options=so, split_size="2 MiB")
-        remote = pa.concat_tables(
-            [pa.Table.from_pydict(b) if isinstance(b, dict) else b
-             for b in dataset.iter_batches(batch_format="pyarrow", batch_size=None)]
-        )  # fmt: skip
-    finally:
-        if started:
-            ray.shutdown()
-    local = jd.read_table(files.local("events.avro"))
-    assert remote.schema == local.schema
-    # Ray may deliver blocks out of order: compare rows in one order.
-    order = [("id", "ascending"), ("amount", "ascending"), ("user", "ascending")]
-    assert remote.sort_by(order).equals(local.sort_by(order))
+    assert_ray_reads_like_local(files, "events.avro", so, split_size="2 MiB")

@@ -11,6 +11,7 @@ import atexit
 import functools
 import logging
 import os
+import sys
 import threading
 from functools import partial
 from http.server import ThreadingHTTPServer
@@ -35,8 +36,6 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address) -> None:
         # A client that hung up early (a read cancelled, a past-end range
         # answered from headers) is not the server's error.
-        import sys
-
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 

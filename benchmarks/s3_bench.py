@@ -6,8 +6,10 @@
     python -m benchmarks.s3_bench --split-size "64 MiB"  # splits of several windows
 
 moto's S3 server runs in a child process on 127.0.0.1 (objects kept in
-memory); the files of ``benchmarks/data`` (generated when missing) are
-uploaded to it. Each scenario is read with ``jd.read_table`` from local disk
+memory), answering ranged GETs from the range's bytes as S3 does
+(``benchmarks.moto_ranges``; ``--stock-moto``: moto as shipped, which copies
+the whole object for every ranged GET); the files of ``benchmarks/data``
+(generated when missing) are uploaded to it. Each scenario is read with ``jd.read_table`` from local disk
 and from ``s3://`` with the same engine and threads: one warm-up each (which
 also checks both give the same table), then ``--repeat`` timed runs,
 alternating local and S3 so that noise on a shared machine hits both alike.
@@ -16,8 +18,7 @@ the GET requests per read, what those GETs alone take (replayed with s3fs on
 the same threads, nothing decoded), and the CPU seconds one S3 read costs the
 server and the reader: divided by the cores, the shortest time the read could
 take on this machine. moto is Python and, on a small machine, shares the cores
-with the reader; it also copies the whole object for every ranged GET, which
-S3 does not.
+with the reader.
 
 Kept out of CI: it starts a server and reads gigabytes.
 """
@@ -44,6 +45,7 @@ from benchmarks.timing import time_calls
 
 TARGET = 1.5
 BUCKET = "jetliner-dist-bench"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="threads of the engine, the same for both sources (default: all cores)")
     parser.add_argument("--split-size", default=None,
                         help="bytes per split for both sources, e.g. '64 MiB' (default: the engine's)")
+    parser.add_argument("--stock-moto", action="store_true",
+                        help="serve with moto as shipped: every ranged GET copies the whole object")
     return parse_counts(parser, argv)
 
 
@@ -63,16 +67,17 @@ def progress(message: str) -> None:
 class MotoProcess:
     """moto's S3 server in a child process on 127.0.0.1 (its own GIL, like a real server)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stock: bool = False) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         # Objects stay in memory instead of spilling to temporary files.
         env = {**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(2**31)}
+        server = "moto.server" if stock else "benchmarks.moto_ranges"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", server, "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
@@ -129,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     import jetliner_dist as jd
 
-    server = MotoProcess()
+    server = MotoProcess(stock=args.stock_moto)
     failed = False
     try:
         client = boto3.client(
@@ -182,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     workers = args.max_workers or "all cores"
     splits = args.split_size or "the engine's default"
+    served = "moto as shipped" if args.stock_moto else "moto reading ranges only"
     print(f"\njd.read_table, {args.rows:,} rows, {args.repeat} runs each, threads: {workers}, "
-          f"split size: {splits}")
+          f"split size: {splits}, server: {served}")
     print(
         "| file | MB | local median (min) | S3 median (min) | S3 / local | local MB/s | S3 MB/s "
         "| GETs per read | the same GETs alone (min) | CPU per S3 read: server + reader "

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from jetliner_dist.avro.codecs import get_codec
-from jetliner_dist.avro.header import read_header
+from jetliner_dist.avro.header import FIRST_READ, read_header
 from jetliner_dist.errors import JetlinerDistError, SourceError
 from jetliner_dist.planning import AvroFile, check_same_schema
 from jetliner_dist.sources import (
     ByteSource,
     FileObjectSource,
+    FsspecSource,
     MemorySource,
     is_url,
     object_version,
@@ -63,6 +64,9 @@ class _Entry:
     path: str
     size: int
     version: str | None = None
+    # The file's first bytes when listing fetched them (an S3 object named
+    # alone): its header is read from them instead of asked for again.
+    start: bytes | None = None
 
 
 def discover(source: Any, storage_options: dict | None = None) -> Discovered:
@@ -164,6 +168,8 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
         # A "?" in an http(s) URL starts its query (a presigned URL), not a glob.
         if _GLOB_CHARS & set(path) and protocol not in ("http", "https"):
             found = fs.glob(url, detail=True)
+        elif (first := _object_start(fs, protocol, path, storage_options)) is not None:
+            return [first]
         else:
             # info() first: one HEAD for an object, where isdir() would list
             # (and over http download the whole file to look for links).
@@ -181,6 +187,8 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
                 found = {url: info}
     except FileNotFoundError:
         raise SourceError(f"no such object: {url!r}", path=url) from None
+    except JetlinerDistError:
+        raise
     except Exception as exc:  # OSError, and what HTTP stacks raise (aiohttp, botocore)
         raise SourceError(f"cannot list {url!r}: {type(exc).__name__}: {exc}", path=url) from exc
     entries = [
@@ -191,6 +199,18 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
     if not entries:
         raise SourceError(f"no Avro files match {url!r}", path=url)
     return entries
+
+
+def _object_start(fs, protocol: str, path: str, storage_options: dict | None) -> _Entry | None:
+    """An S3 object named alone, with its first bytes, from one request
+    (None: not S3, a prefix, or an empty object)."""
+    if path.endswith("/"):
+        return None
+    found = FsspecSource.open_s3_object(fs, protocol, path, storage_options, FIRST_READ)
+    if found is None:
+        return None
+    source, start = found
+    return _Entry(source.url, source.size, source.version, start)
 
 
 def _in_hidden_dir(path: str, root: str) -> bool:
@@ -222,7 +242,10 @@ def _header(entry: _Entry, source: ByteSource) -> tuple[AvroFile, str, bytes | N
     whole: list[bytes] = []
 
     def fetch(start: int, end: int):
-        data = source.fetch(start, end)
+        if entry.start is not None and end <= len(entry.start):
+            data = entry.start[start:end]
+        else:
+            data = source.fetch(start, end)
         if start == 0 and len(data) == entry.size:
             whole.append(bytes(data))
         return data

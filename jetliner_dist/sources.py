@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
 
 from jetliner_dist.errors import JetlinerDistError, ObjectChangedError, SourceError
 
@@ -177,17 +177,65 @@ class FsspecSource:
         if end <= start:
             return b""
         fs = self.filesystem()
-        s3 = _is_s3(fs)
+        if _is_s3(fs):  # s3fs has retried what it could, but a body cut short
+            data = self._retrying(lambda: self._s3_get(fs, start, end), any_transient=False)
+        else:
+            data = self._retrying(lambda: self._get(fs, start, end), any_transient=True)
+        if len(data) != end - start:  # the object is shorter than planned
+            raise self._changed(f"returned {len(data)} of the bytes [{start}, {end})")
+        return data
+
+    @classmethod
+    def open_s3_object(
+        cls, fs, protocol: str, path: str, storage_options: dict | None, length: int
+    ) -> tuple["FsspecSource", bytes] | None:
+        """An S3 object's source (size and ETag known) and its first ``length``
+        bytes, from one ranged GET: what ``info()`` (a HEAD) and a header
+        read would take two round trips for.
+
+        None when ``fs`` is not S3, when no object has that key (a prefix,
+        perhaps) and for an empty object (no range to read): the caller then
+        asks ``info()``. Other failures raise the typed error a read would.
+        """
+        if not _is_s3(fs):
+            return None
+        from fsspec.asyn import sync
+
+        probe = cls(protocol, path, 0, freeze_options(storage_options))
+        bucket, key, version_id = fs.split_path(path)
+
+        def get():
+            try:
+                return sync(fs.loop, _s3_range, fs, bucket, key, version_id, 0, length, None)
+            except FileNotFoundError:
+                return None
+            except Exception as exc:
+                if _error_code(exc) in ("InvalidRange", "416"):
+                    return None
+                raise
+
+        got = probe._retrying(get, any_transient=False)
+        if got is None:
+            return None
+        data, etag, content_range = got
+        total = (content_range or "").rpartition("/")[2]
+        if not total.isdigit():
+            return None
+        return cls(protocol, path, int(total), probe.storage_options, etag), data
+
+    def _retrying(self, read: Callable[[], Any], any_transient: bool) -> Any:
+        """``read()``, tried again with backoff after a response body broke
+        off, and after any transient error if ``any_transient`` (file systems
+        that do not retry on their own)."""
         for attempt in range(1, FETCH_ATTEMPTS + 1):
             try:
-                data = self._s3_get(fs, start, end) if s3 else self._get(fs, start, end)
-                break
+                return read()
             except JetlinerDistError:
                 raise
             except _BodyError as exc:
                 error = exc.error
             except Exception as exc:
-                if s3 or not _is_transient(exc):  # s3fs has retried what it could
+                if not any_transient or not _is_transient(exc):
                     raise self._permanent_error(exc) from exc
                 error = exc
             if attempt == FETCH_ATTEMPTS:
@@ -197,9 +245,6 @@ class FsspecSource:
                 ) from error
             delay = min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2 ** (attempt - 1))
             time.sleep(random.uniform(0, delay))
-        if len(data) != end - start:  # the object is shorter than planned
-            raise self._changed(f"returned {len(data)} of the bytes [{start}, {end})")
-        return data
 
     def _get(self, fs, start: int, end: int) -> bytes:
         # The whole URL: some file systems (http) need their protocol back.

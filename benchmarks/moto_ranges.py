@@ -17,6 +17,7 @@ import re
 import sys
 import threading
 
+import moto
 from moto.s3 import models, responses
 
 # A single range with a start ("bytes=a-b" or "bytes=a-"): what readers send.
@@ -51,8 +52,11 @@ def install() -> None:
     """Patch moto in this process; fails at once if moto's internals moved."""
     stock_value = models.FakeKey.value
     stock_get = responses.S3Response._key_response_get
-    if not isinstance(stock_value, property) or not hasattr(responses.S3Response, "_handle_range_header"):
-        raise RuntimeError(f"moto {models.__name__} changed; run s3_bench with --stock-moto")
+    handles_ranges = hasattr(responses.S3Response, "_handle_range_header")
+    if not isinstance(stock_value, property) or not handles_ranges:
+        raise RuntimeError(
+            f"moto {moto.__version__} reads objects differently; run s3_bench with --stock-moto"
+        )
 
     def value(key: models.FakeKey):
         if getattr(_ranged, "active", False):

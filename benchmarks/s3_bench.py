@@ -9,8 +9,9 @@ moto's S3 server runs in a child process on 127.0.0.1 (objects kept in
 memory), answering ranged GETs from the range's bytes as S3 does
 (``benchmarks.moto_ranges``; ``--stock-moto``: moto as shipped, which copies
 the whole object for every ranged GET); the files of ``benchmarks/data``
-(generated when missing) are uploaded to it. Each scenario is read with ``jd.read_table`` from local disk
-and from ``s3://`` with the same engine and threads: one warm-up each (which
+(generated when missing) are uploaded to it. Each scenario is read with
+``jd.read_table`` from local disk and from ``s3://`` with the same engine and
+threads: one warm-up each (which
 also checks both give the same table), then ``--repeat`` timed runs,
 alternating local and S3 so that noise on a shared machine hits both alike.
 Printed: median / min times, S3 ÷ local (target: at most 1.5×), throughput,

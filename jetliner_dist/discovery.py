@@ -203,8 +203,8 @@ def _expand_fsspec(protocol: str, path: str, storage_options: dict | None) -> li
 
 def _object_start(fs, protocol: str, path: str, storage_options: dict | None) -> _Entry | None:
     """An S3 object named alone, with its first bytes, from one request
-    (None: not S3, a prefix, or an empty object)."""
-    if path.endswith("/"):
+    (None: not S3, a bucket, a prefix, or an empty object)."""
+    if path.endswith("/") or "/" not in path.split("?")[0]:  # "/": a prefix; none: a bucket
         return None
     found = FsspecSource.open_s3_object(fs, protocol, path, storage_options, FIRST_READ)
     if found is None:

@@ -298,6 +298,18 @@ def test_an_object_named_alone_is_planned_from_one_get(files, proxy):
     assert (alone.size, alone.sync, alone.header_end) == (local.size, local.sync, local.header_end)
 
 
+def test_a_bucket_reads_as_a_prefix(s3, tmp_path):
+    """``s3://bucket`` and ``s3://bucket/`` name every object in the bucket."""
+    bucket = f"whole-{uuid.uuid4().hex[:8]}"
+    s3.client.create_bucket(Bucket=bucket)
+    paths = [write_avro(tmp_path / f"part-{i}.avro", 30, seed=i, start=30 * i) for i in range(2)]
+    for path in paths:
+        s3.client.upload_file(str(path), bucket, path.name)
+    expected = jd.read_table([str(p) for p in paths])
+    for url in (f"s3://{bucket}", f"s3://{bucket}/"):
+        assert jd.read_table(url, storage_options=s3.storage_options).equals(expected), url
+
+
 def test_an_empty_object_fails_like_an_empty_file(s3, proxy, tmp_path):
     """No range of an empty object can be read: planning falls back to
     info() and fails as for an empty local file."""

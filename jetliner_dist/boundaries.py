@@ -72,19 +72,37 @@ def _scan_first_block(
     pos = start
     while pos < end:
         window_end = min(pos + scan_size, file.size)
-        window = bytes(source.fetch(pos, window_end))
-        found = window.find(file.sync)
+        window = source.fetch(pos, window_end)
+        found = _find(window, file.sync, 0)
         while found != -1 and pos + found < end:
             marker = pos + found
             if _frames_after(source, file, marker, window, pos, max_block_size):
                 after = marker + SYNC_SIZE
                 return (after if after < file.size else None), (pos, window)
-            found = window.find(file.sync, found + 1)
+            found = _find(window, file.sync, found + 1)
         if window_end >= file.size:
             return None, None
         pos = window_end - (SYNC_SIZE - 1)  # a marker may straddle two windows
         scan_size = max(scan_size, min(4 * scan_size, _SCAN_WINDOW))
     return None, None
+
+
+# A window that is not ``bytes`` is searched a piece of this size at a time.
+_FIND_PIECE = 1024 * 1024
+
+
+def _find(window, marker: bytes, start: int) -> int:
+    """``window.find(marker, start)`` for any byte buffer. The first marker
+    is usually within a block or two: a window of megabytes from an object
+    store is searched a piece at a time, not copied whole into ``bytes``."""
+    if isinstance(window, bytes):
+        return window.find(marker, start)
+    view = memoryview(window)
+    for at in range(start, len(view), _FIND_PIECE):
+        found = bytes(view[at : at + _FIND_PIECE + len(marker) - 1]).find(marker)
+        if found != -1:
+            return at + found
+    return -1
 
 
 def _frames_after(source, file, marker, window, window_start, max_block_size) -> bool:

@@ -245,7 +245,7 @@ def _header(entry: _Entry, source: ByteSource) -> tuple[AvroFile, str, bytes | N
         if entry.start is not None and end <= len(entry.start):
             data = entry.start[start:end]
         else:
-            data = source.fetch(start, end)
+            data = bytes(source.fetch(start, end))  # a header: parsed as bytes
         if start == 0 and len(data) == entry.size:
             whole.append(bytes(data))
         return data

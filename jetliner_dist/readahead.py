@@ -37,7 +37,7 @@ class _Pending:
 
     def _run(self, fetch: Callable[[int, int], bytes]) -> None:
         try:
-            self._data = bytes(fetch(self.start, self.end))
+            self._data = fetch(self.start, self.end)
         except BaseException as exc:  # raised where the window is used
             self._error = exc
 
@@ -72,17 +72,30 @@ class ReadAhead:
         end = min(start + self._size, limit)
         self._pending = _Pending(self._fetch, start, end) if start < min(end, self._stop) else None
 
-    def window(self, start: int, end: int, previous: bytes, previous_start: int, limit: int) -> bytes:
+    def window(self, start: int, end: int, previous, previous_start: int, limit: int):
         """Bytes from ``start`` to at least ``end`` (fewer only at the end of
         the source); ``previous`` is the window in hand, which begins at
         ``previous_start``. Starts fetching the bytes after the result."""
         pending, self._pending = self._pending, None
         previous_end = previous_start + len(previous)
         if pending is None or pending.start != previous_end or not previous_start <= start <= previous_end:
-            data = bytes(self._fetch(start, end))
+            data = self._fetch(start, end)
         else:
-            data = bytes(previous[start - previous_start :]) + pending.result()
+            data = joined(previous[start - previous_start :], pending.result())
             if start + len(data) < end:  # a block larger than the window
-                data += bytes(self._fetch(start + len(data), end))
+                data = joined(data, self._fetch(start + len(data), end))
         self.ahead(start + len(data), limit)
         return data
+
+
+def joined(head, tail):
+    """``head + tail`` for any two byte buffers, in one uint8 array from
+    Arrow's pool (windows are megabytes: ``bytes`` from glibc would be given
+    back to the system and faulted in again by the next split)."""
+    from jetliner_dist.avro.buffers import byte_buffer
+
+    out = byte_buffer(len(head) + len(tail))
+    view = memoryview(out)
+    view[: len(head)] = head
+    view[len(head) :] = tail
+    return out

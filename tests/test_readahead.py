@@ -43,11 +43,11 @@ def test_the_next_window_is_fetched_in_the_background_and_joined():
     fetch = Recorder()
     ahead = ReadAhead(fetch, WINDOW, stop=5000)
     first = ahead.window(0, WINDOW, b"", 0, limit=6000)
-    assert first == DATA[:WINDOW]
+    assert bytes(first) == DATA[:WINDOW]
     # The window ends inside a block that starts at 900: the next window
     # starts there, from bytes in hand plus the range fetched ahead.
     second = ahead.window(900, 900 + WINDOW, first, 0, limit=6000)
-    assert second == DATA[900 : 2 * WINDOW]
+    assert bytes(second) == DATA[900 : 2 * WINDOW]
     assert fetch.ranges()[:2] == [(0, WINDOW), (WINDOW, 2 * WINDOW)]
     assert fetch.calls[1][2] == "jetliner-dist-read-ahead"
     # No byte is fetched twice.
@@ -60,7 +60,7 @@ def test_a_block_longer_than_the_window_fetches_the_rest():
     ahead = ReadAhead(fetch, WINDOW, stop=8000)
     first = ahead.window(0, WINDOW, b"", 0, limit=9000)
     second = ahead.window(500, 500 + 3000, first, 0, limit=9000)
-    assert second == DATA[500:3500]
+    assert bytes(second) == DATA[500:3500]
     assert fetch.ranges()[:3] == [(0, 1000), (1000, 2000), (2000, 3500)]
 
 
@@ -69,9 +69,9 @@ def test_nothing_is_fetched_ahead_past_the_splits_end():
     ahead = ReadAhead(fetch, WINDOW, stop=1500)
     first = ahead.window(0, WINDOW, b"", 0, limit=1800)
     second = ahead.window(1000, 1800, first, 0, limit=1800)
-    assert second == DATA[1000:1800]  # fetched ahead, up to the limit
+    assert bytes(second) == DATA[1000:1800]  # fetched ahead, up to the limit
     third = ahead.window(1800, 2200, second, 1000, limit=2200)
-    assert third == DATA[1800:2200]
+    assert bytes(third) == DATA[1800:2200]
     # After the split's end (1500) nothing more was started ahead.
     assert fetch.ranges() == [(0, 1000), (1000, 1800), (1800, 2200)]
 
@@ -88,7 +88,7 @@ def test_a_window_elsewhere_is_fetched_directly():
     fetch = Recorder()
     ahead = ReadAhead(fetch, WINDOW, stop=5000)
     first = ahead.window(0, WINDOW, b"", 0, limit=6000)
-    assert ahead.window(3000, 3500, first, 0, limit=6000) == DATA[3000:3500]
+    assert bytes(ahead.window(3000, 3500, first, 0, limit=6000)) == DATA[3000:3500]
     assert (3000, 3500, "MainThread") in fetch.calls
 
 
@@ -151,3 +151,15 @@ def test_each_split_fetches_its_bytes_once(small_windows):
         ranges = sorted((start, end) for start, end, _ in small_windows)
         assert len(ranges) >= 3, "the split spans several windows"
         assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(ranges, ranges[1:])), ranges
+
+
+def test_joined_windows_are_one_buffer_of_both():
+    import numpy as np
+
+    from jetliner_dist.readahead import joined
+
+    for head in (b"", DATA[:10], memoryview(DATA)[:300], np.frombuffer(DATA[:77], np.uint8)):
+        for tail in (b"", DATA[300:999], np.frombuffer(DATA[5:5000], np.uint8)):
+            out = joined(head, tail)
+            assert out.dtype == np.uint8
+            assert bytes(out) == bytes(head) + bytes(tail)

@@ -343,3 +343,30 @@ def test_retries_are_bounded(s3, proxy):
     with pytest.raises(SourceError, match=f"after {FETCH_ATTEMPTS} attempts"):
         source.fetch(0, 100)
     assert len(proxy.object_requests("GET", key)) == FETCH_ATTEMPTS
+
+
+class _Body:
+    """A response body that arrives in the given pieces."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = pieces
+
+    async def iter_chunks(self, size: int):
+        for piece in self.pieces:
+            assert len(piece) <= size
+            yield piece
+
+
+def test_an_s3_body_is_read_piece_by_piece_into_one_buffer():
+    import asyncio
+
+    from jetliner_dist.sources import _read_body
+
+    pieces = [bytes([i]) * (1000 + i) for i in range(5)]
+    whole = b"".join(pieces)
+    out = asyncio.run(_read_body(_Body(*pieces), len(whole)))
+    assert bytes(out) == whole
+    short = asyncio.run(_read_body(_Body(*pieces[:2]), len(whole)))
+    assert bytes(short) == b"".join(pieces[:2])  # the caller's length check names the object
+    with pytest.raises(ValueError, match="more than"):
+        asyncio.run(_read_body(_Body(*pieces), len(whole) - 1))

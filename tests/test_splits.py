@@ -336,3 +336,27 @@ def test_split_plan_is_plan_of_the_engine():
         schema=plan.arrow_schema,
     )
     assert by_hand.equals(jd.read_table(file, split_size=1000, columns=["note", "id"]))
+
+
+@pytest.mark.parametrize("at", [0, 5, 2**20 - 8, 2**20 - 16, 2**20, 3 * 2**20 - 16, None])
+@pytest.mark.parametrize("kind", ["bytes", "memoryview", "array"])
+def test_the_scan_finds_a_marker_anywhere_in_any_buffer(at, kind):
+    """Windows from object stores are arrays of megabytes, searched a piece
+    at a time: a marker across two pieces, at either end, repeated or absent
+    is found (or not) where ``bytes.find`` finds it."""
+    import numpy as np
+
+    from jetliner_dist.boundaries import _find
+
+    marker = bytes(range(200, 216))
+    data = bytearray(3 * 2**20)
+    if at is not None:
+        data[at : at + 16] = marker
+        if at + 1016 <= len(data):
+            data[at + 1000 : at + 1016] = marker
+    window = {
+        "bytes": bytes(data), "memoryview": memoryview(data),
+        "array": np.frombuffer(bytes(data), np.uint8),
+    }[kind]  # fmt: skip
+    for start in (0, 1, 2**20):
+        assert _find(window, marker, start) == bytes(data).find(marker, start)

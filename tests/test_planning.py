@@ -141,13 +141,13 @@ def test_default_split_size_keeps_every_worker_busy():
 
 @pytest.mark.parametrize("url", ["s3://bucket/a.avro", "gs://b/a.avro", "memory://a.avro",
                                  "https://host/a.avro"])  # fmt: skip
-def test_files_in_object_stores_get_splits_of_two_read_windows(url):
-    """A remote split fetches its next window while it decodes one; a split
-    of one window would have nothing to fetch ahead."""
-    assert REMOTE_MIN_SPLIT_SIZE == 2 * REMOTE_READ_SIZE
+def test_files_in_object_stores_get_splits_of_a_read_window_or_more(url):
+    """A remote split is at least one large request's worth."""
+    assert REMOTE_MIN_SPLIT_SIZE == REMOTE_READ_SIZE
     assert default_split_size([_file(10 * MiB, path=url)], 2) == REMOTE_MIN_SPLIT_SIZE
     assert default_split_size([_file(MiB), _file(10 * MiB, path=url)], 8) == REMOTE_MIN_SPLIT_SIZE
     # Large files still give every worker several splits, up to the cap.
+    assert default_split_size([_file(100 * MiB, path=url)], 2) == REMOTE_MIN_SPLIT_SIZE
     assert default_split_size([_file(512 * MiB, path=url)], 2) == 64 * MiB
     assert default_split_size([_file(4096 * MiB, path=url)], 4) == MAX_SPLIT_SIZE
     for local in ("/data/a.avro", "file:///data/a.avro", "local:///data/a.avro"):

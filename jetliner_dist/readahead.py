@@ -17,13 +17,13 @@ twice.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 
 class _Pending:
     """One background fetch of ``[start, end)``."""
 
-    def __init__(self, fetch: Callable[[int, int], bytes], start: int, end: int) -> None:
+    def __init__(self, fetch: Callable[[int, int], Any], start: int, end: int) -> None:
         self.start, self.end = start, end
         self._data = b""
         self._error: BaseException | None = None
@@ -35,7 +35,7 @@ class _Pending:
         )
         self._thread.start()
 
-    def _run(self, fetch: Callable[[int, int], bytes]) -> None:
+    def _run(self, fetch: Callable[[int, int], Any]) -> None:
         try:
             self._data = fetch(self.start, self.end)
         except BaseException as exc:  # raised where the window is used
@@ -58,7 +58,7 @@ class ReadAhead:
     raised by the call that needs its bytes, as a plain fetch would have.
     """
 
-    def __init__(self, fetch: Callable[[int, int], bytes], size: int, stop: int) -> None:
+    def __init__(self, fetch: Callable[[int, int], Any], size: int, stop: int) -> None:
         self._fetch = fetch
         self._size = size
         self._stop = stop

@@ -15,9 +15,17 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import (
+    TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Union, runtime_checkable,
+)
 
 from jetliner_dist.errors import JetlinerDistError, ObjectChangedError, SourceError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# What a fetch returns: readers take any of these as a buffer of bytes.
+Buffer = Union[bytes, bytearray, memoryview, "np.ndarray"]
 
 
 @runtime_checkable
@@ -27,7 +35,7 @@ class ByteSource(Protocol):
     path: str
     size: int
 
-    def fetch(self, start: int, end: int) -> bytes | memoryview:
+    def fetch(self, start: int, end: int) -> Buffer:
         """Bytes ``[start, end)``, fewer only at the end of the file."""
 
 
@@ -172,7 +180,7 @@ class FsspecSource:
 
         return fsspec.filesystem(self.protocol, **dict(self.storage_options))
 
-    def fetch(self, start: int, end: int) -> bytes:
+    def fetch(self, start: int, end: int) -> Buffer:
         end = min(end, self.size)
         if end <= start:
             return b""
@@ -326,7 +334,7 @@ async def _s3_range(fs, bucket, key, version_id, start, end, if_match):
     try:
         data = await _read_body(response["Body"], end - start)
     except ValueError:
-        raise
+        raise  # more bytes than asked for: no fault that another try mends
     except Exception as exc:
         raise _BodyError(exc) from exc
     finally:

@@ -16,9 +16,9 @@ also checks both give the same table), then ``--repeat`` timed runs,
 alternating local and S3 so that noise on a shared machine hits both alike.
 Printed: median / min times, S3 ÷ local (target: at most 1.5×), throughput,
 the GET requests per read, what those GETs alone take (replayed with s3fs on
-the same threads, nothing decoded), and the CPU seconds one S3 read costs the
-server and the reader: divided by the cores, the shortest time the read could
-take on this machine. moto is Python and, on a small machine, shares the cores
+the same threads, nothing decoded), the CPU seconds one S3 read costs the
+server and the reader (divided by the cores, the shortest time the read could
+take on this machine), and the reader's page faults per S3 read. moto is Python and, on a small machine, shares the cores
 with the reader.
 
 Kept out of CI: it starts a server and reads gigabytes.
@@ -194,9 +194,9 @@ def run(args: argparse.Namespace) -> int:
     print(
         "| file | MB | local median (min) | S3 median (min) | S3 / local | local MB/s | S3 MB/s "
         "| GETs per read | the same GETs alone (min) | CPU per S3 read: server + reader "
-        "| ÷ cores |"
+        "| ÷ cores | reader's page faults per S3 read |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in lines:
         print(line)
     print(f"\ntarget: S3 at most {TARGET}× local — {'missed' if failed else 'met'}")
@@ -206,27 +206,34 @@ def run(args: argparse.Namespace) -> int:
 class CpuMeter:
     """CPU seconds of the server process and of this one over the ``with``
     blocks: when both share the machine's cores, their sum divided by the
-    cores is the shortest wall time a read could take here."""
+    cores is the shortest wall time a read could take here. Also the page
+    faults of this process: each is a page of memory the reader did not
+    reuse (a read that faults tens of megabytes pays for it in CPU)."""
 
     def __init__(self, server_pid: int) -> None:
         import psutil
 
         self._server = psutil.Process(server_pid)
         self.server = self.reader = 0.0
+        self.faults = 0
         self.reads = 0
 
-    def _now(self) -> tuple[float, float]:
+    def _now(self) -> tuple[float, float, int]:
+        import resource
+
         times = self._server.cpu_times()
-        return times.user + times.system, time.process_time()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return times.user + times.system, time.process_time(), faults
 
     def __enter__(self) -> "CpuMeter":
         self._start = self._now()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        server, reader = self._now()
+        server, reader, faults = self._now()
         self.server += server - self._start[0]
         self.reader += reader - self._start[1]
+        self.faults += faults - self._start[2]
         self.reads += 1
 
 
@@ -237,7 +244,8 @@ def _line(name, size, local_times, remote_times, requests, io_floor, cpu: CpuMet
         f"| {name} | {size / 1e6:.1f} | {local:.3f} s ({min(local_times):.3f}) "
         f"| {remote:.3f} s ({min(remote_times):.3f}) | {remote / local:.2f}× "
         f"| {size / 1e6 / local:.0f} | {size / 1e6 / remote:.0f} | {requests} | {io_floor:.3f} s "
-        f"| {server:.3f} + {reader:.3f} s | {(server + reader) / _cores():.3f} s |"
+        f"| {server:.3f} + {reader:.3f} s | {(server + reader) / _cores():.3f} s "
+        f"| {cpu.faults / cpu.reads:,.0f} |"
     )
 
 

@@ -119,4 +119,5 @@ def test_s3_benchmark_reads_through_the_server(tmp_path: Path) -> None:
     assert list(files) == ["simple", "complex"]
     for cells in files.values():
         assert cells[7].isdigit() and int(cells[7]) >= 1, cells  # GETs per read
+        assert cells[11].replace(",", "").isdigit(), cells  # the reader's page faults per read
     assert "target: S3 at most 1.5× local" in done.stdout

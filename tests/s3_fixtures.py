@@ -435,6 +435,27 @@ def write_avro(
 # -- engines against local reads ---------------------------------------------------
 
 
+def assert_plan_matches_local(files: Files, name: str, storage_options: dict,
+                              version: str, split_size: str) -> None:  # fmt: skip
+    """Planning ``files.url(name)`` cuts the same splits as the local copy, from
+    the same header, records the object's ``version`` and passes the storage
+    options on unchanged."""
+    import jetliner_dist as jd
+
+    local = jd.plan(files.local(name), split_size=split_size)
+    remote = jd.plan(files.url(name), split_size=split_size, storage_options=storage_options)
+    assert len(remote.splits) == len(local.splits) > 4
+    assert [(s.start, s.end) for s in remote.splits] == [(s.start, s.end) for s in local.splits]
+    (file,), (local_file,) = remote.files, local.files
+    assert (file.size, file.codec, file.sync, file.header_end) == (
+        local_file.size, local_file.codec, local_file.sync, local_file.header_end,
+    )  # fmt: skip
+    assert file.path == files.url(name)
+    assert file.version == version
+    assert remote.spec.storage_options == storage_options
+    assert remote.schema == local.schema
+
+
 def assert_local_cluster_reads_like_local(files: Files, name: str, storage_options: dict,
                                           blocksize: str) -> None:  # fmt: skip
     """Worker processes of a real LocalCluster read ``files.url(name)`` from

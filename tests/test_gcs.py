@@ -29,6 +29,7 @@ from s3_fixtures import (
     Faults,
     Files,
     assert_local_cluster_reads_like_local,
+    assert_plan_matches_local,
     assert_ray_reads_like_local,
     repeat_blocks,
     write_avro,
@@ -59,15 +60,8 @@ def so(gcs: GcsEmulator) -> dict:
 
 
 def test_plan_matches_local(files, gcs, so):
-    local = jd.plan(files.local("events.avro"), split_size="512 KiB")
-    remote = jd.plan(files.url("events.avro"), split_size="512 KiB", storage_options=so)
-    assert len(remote.splits) == len(local.splits) > 4
-    assert [(s.start, s.end) for s in remote.splits] == [(s.start, s.end) for s in local.splits]
-    (file,) = remote.files
-    assert file.path == files.url("events.avro")
-    assert file.version == gcs.generation(files.key("events.avro"))
-    assert remote.spec.storage_options == so
-    assert remote.schema == local.schema
+    version = gcs.generation(files.key("events.avro"))
+    assert_plan_matches_local(files, "events.avro", so, version, split_size="512 KiB")
 
 
 @pytest.mark.parametrize(

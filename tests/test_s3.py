@@ -35,6 +35,7 @@ from jetliner_dist.reading import read_split
 from s3_fixtures import (  # noqa: F401  (fixtures)
     BUCKET,
     assert_local_cluster_reads_like_local,
+    assert_plan_matches_local,
     assert_ray_reads_like_local,
     Faults,
     Files,
@@ -83,18 +84,8 @@ def so(s3: MotoS3) -> dict:
 
 
 def test_plan_matches_local(files, s3, so):
-    local = jd.plan(files.local("events.avro"), split_size="1 MiB")
-    remote = jd.plan(files.url("events.avro"), split_size="1 MiB", storage_options=so)
-    assert len(remote.splits) == len(local.splits) > 4
-    assert [(s.start, s.end) for s in remote.splits] == [(s.start, s.end) for s in local.splits]
-    (file,), (local_file,) = remote.files, local.files
-    assert (file.size, file.codec, file.sync, file.header_end) == (
-        local_file.size, local_file.codec, local_file.sync, local_file.header_end,
-    )  # fmt: skip
-    assert file.path == files.url("events.avro")
-    assert file.version == s3.etag(files.key("events.avro"))  # the listing's ETag
-    assert remote.spec.storage_options == so  # passed on unchanged
-    assert remote.schema == local.schema
+    version = s3.etag(files.key("events.avro"))
+    assert_plan_matches_local(files, "events.avro", so, version, split_size="1 MiB")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from jetliner_dist.errors import (
     TruncatedError,
 )
 from jetliner_dist.planning import AvroFile, Split
-from jetliner_dist.sources import ByteSource
+from jetliner_dist.sources import Buffer, ByteSource
 
 # How far past its end a split reads at least to finish its last block, before
 # it has seen a block to size that by (then: twice the largest block so far).
@@ -36,7 +36,7 @@ _SCAN_WINDOW = 1024 * 1024
 
 def find_split_start(
     source: ByteSource, split: Split, max_block_size: int
-) -> tuple[int | None, tuple[int, bytes] | None]:
+) -> tuple[int | None, tuple[int, Buffer] | None]:
     """:func:`_scan_first_block` for ``split``, sized for its source.
 
     A split scans no further than its own range plus a tail at first: tiny
@@ -63,9 +63,9 @@ def find_first_block(
 
 def _scan_first_block(
     source: ByteSource, file: AvroFile, start: int, end: int, max_block_size: int, scan_size: int
-) -> tuple[int | None, tuple[int, bytes] | None]:
+) -> tuple[int | None, tuple[int, Buffer] | None]:
     """:func:`find_first_block` reading ``scan_size`` bytes per request; also
-    returns the window the first block was found in, as ``(offset, bytes)``
+    returns the window the first block was found in, as ``(offset, buffer)``
     (None if nothing was fetched), for the split's reader to start from."""
     if start <= file.header_end - SYNC_SIZE:
         return (file.header_end if file.header_end < file.size else None), None
@@ -91,11 +91,11 @@ def _scan_first_block(
 _FIND_PIECE = 1024 * 1024
 
 
-def _find(window, marker: bytes, start: int) -> int:
+def _find(window: Buffer, marker: bytes, start: int) -> int:
     """``window.find(marker, start)`` for any byte buffer. The first marker
     is usually within a block or two: a window of megabytes from an object
     store is searched a piece at a time, not copied whole into ``bytes``."""
-    if isinstance(window, bytes):
+    if isinstance(window, (bytes, bytearray)):  # bytearray: a local file's window
         return window.find(marker, start)
     view = memoryview(window)
     for at in range(start, len(view), _FIND_PIECE):
@@ -148,7 +148,7 @@ def check_block(
         )
 
 
-def _read_at(source, window: bytes, window_start: int, offset: int, length: int) -> bytes:
+def _read_at(source, window: Buffer, window_start: int, offset: int, length: int) -> bytes:
     """Bytes [offset, offset + length) from the window when it has them."""
     local = offset - window_start
     if 0 <= local and local + length <= len(window):

@@ -37,7 +37,7 @@ from jetliner_dist.errors import (
     TruncatedError,
 )
 from jetliner_dist.readahead import ReadAhead
-from jetliner_dist.sources import ByteSource, source_for
+from jetliner_dist.sources import Buffer, ByteSource, source_for
 
 DEFAULT_BATCH_ROWS = 65_536
 # Reads that collect a whole table ask for batches this large; they end at
@@ -87,7 +87,7 @@ def read_blocks(
     n_rows: int | None = None,
     first_block_index: int | None = 0,
     on_bytes: Callable[[int], None] | None = None,
-    prefetched: tuple[int, bytes] | None = None,
+    prefetched: tuple[int, Buffer] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Decode the blocks of ``file`` that start at ``start`` and whose preceding
     sync marker begins before ``stop`` (DESIGN §3.1), as record batches.
@@ -145,7 +145,7 @@ class BlockWalk:
         self.frame_state = np.zeros(oc.FRAME_STATE_SIZE, dtype=np.int64)
         self._window = np.zeros(0, dtype=np.uint8)  # reused raw bytes
 
-    def owned(self, pos: int, stop: int, prefetched: tuple[int, bytes] | None = None,
+    def owned(self, pos: int, stop: int, prefetched: tuple[int, Buffer] | None = None,
               going: Callable[[], bool] = lambda: True):  # fmt: skip
         """Yield ``(raw, buf, blocks, starts)`` per window: the window's bytes
         (and as uint8), the framing-table rows of the blocks from ``pos`` on
@@ -627,7 +627,7 @@ class _SplitStart:
     options: ReadOptions
     first: int | None
     block_index: int | None
-    prefetched: tuple[int, bytes] | None
+    prefetched: tuple[int, Buffer] | None
 
     @classmethod
     def find(cls, split: Split, spec: ReadSpec, source: ByteSource | None) -> "_SplitStart":

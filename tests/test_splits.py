@@ -339,7 +339,7 @@ def test_split_plan_is_plan_of_the_engine():
 
 
 @pytest.mark.parametrize("at", [0, 5, 2**20 - 8, 2**20 - 16, 2**20, 3 * 2**20 - 16, None])
-@pytest.mark.parametrize("kind", ["bytes", "memoryview", "array"])
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "array"])
 def test_the_scan_finds_a_marker_anywhere_in_any_buffer(at, kind):
     """Windows from object stores are arrays of megabytes, searched a piece
     at a time: a marker across two pieces, at either end, repeated or absent
@@ -355,7 +355,7 @@ def test_the_scan_finds_a_marker_anywhere_in_any_buffer(at, kind):
         if at + 1016 <= len(data):
             data[at + 1000 : at + 1016] = marker
     window = {
-        "bytes": bytes(data), "memoryview": memoryview(data),
+        "bytes": bytes(data), "bytearray": data, "memoryview": memoryview(data),
         "array": np.frombuffer(bytes(data), np.uint8),
     }[kind]  # fmt: skip
     for start in (0, 1, 2**20):

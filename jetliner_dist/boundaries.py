@@ -19,7 +19,7 @@ from jetliner_dist.errors import (
     TruncatedError,
 )
 from jetliner_dist.planning import AvroFile, Split
-from jetliner_dist.sources import Buffer, ByteSource
+from jetliner_dist.sources import Buffer, ByteSource, request_size
 
 # How far past its end a split reads at least to finish its last block, before
 # it has seen a block to size that by (then: twice the largest block so far).
@@ -44,7 +44,7 @@ def find_split_start(
     request's worth; local files start small (the first marker is usually
     within a block or two) and widen.
     """
-    scan_size = min(getattr(source, "read_size", None) or _SCAN_START, split.size + MIN_TAIL)
+    scan_size = min(request_size(source) or _SCAN_START, split.size + MIN_TAIL)
     return _scan_first_block(source, split.file, split.start, split.end, max_block_size, scan_size)
 
 

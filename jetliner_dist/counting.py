@@ -12,9 +12,9 @@ from jetliner_dist.errors import SourceError, TruncatedError
 from jetliner_dist.planning import Split
 from jetliner_dist.reading import (
     DEFAULT_MAX_BLOCK_SIZE,
-    DEFAULT_WINDOW,
     BlockWalk,
     framing_error,
+    read_window,
 )
 from jetliner_dist.sources import ByteSource
 
@@ -74,7 +74,7 @@ def _count_windows(source: ByteSource, split: Split) -> int:
     if first is None:
         return 0
     walk = BlockWalk(
-        source, split.file, getattr(source, "read_size", None) or DEFAULT_WINDOW,
+        source, split.file, read_window(source),
         DEFAULT_MAX_BLOCK_SIZE, 0 if first == split.file.header_end else None,
     )  # fmt: skip
     try:

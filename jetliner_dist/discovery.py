@@ -25,6 +25,7 @@ from jetliner_dist.sources import (
     MemorySource,
     is_url,
     object_version,
+    request_size,
     source_for,
     split_protocol,
 )
@@ -229,7 +230,7 @@ def _read_headers(
 ) -> list[tuple[AvroFile, str, bytes | None]]:
     # Remote headers wait on the network, so many are fetched at once; local
     # ones are parsed faster on one thread than by threads taking turns on the GIL.
-    remote = any(getattr(source, "read_size", None) for source in sources)
+    remote = any(request_size(source) for source in sources)
     if len(entries) == 1 or not remote:
         return list(map(_header, entries, sources))
     with ThreadPoolExecutor(min(HEADER_THREADS, len(entries))) as pool:
@@ -250,7 +251,7 @@ def _header(entry: _Entry, source: ByteSource) -> tuple[AvroFile, str, bytes | N
             whole.append(bytes(data))
         return data
 
-    remote = getattr(source, "read_size", None) is not None
+    remote = request_size(source) is not None
     try:
         header = read_header(fetch if remote else source.fetch, entry.size)
         get_codec(header.codec)  # an unknown codec fails here, before any data

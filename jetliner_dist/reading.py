@@ -37,7 +37,7 @@ from jetliner_dist.errors import (
     TruncatedError,
 )
 from jetliner_dist.readahead import ReadAhead
-from jetliner_dist.sources import Buffer, ByteSource, source_for
+from jetliner_dist.sources import Buffer, ByteSource, request_size, source_for
 
 DEFAULT_BATCH_ROWS = 65_536
 # Reads that collect a whole table ask for batches this large; they end at
@@ -60,6 +60,12 @@ _BLOCK_OVERHEAD = 20 + SYNC_SIZE
 # Arrow's pool: where they land in memory shows in the decoder's speed.)
 SCRATCH_BYTES_KEPT = 64 * 1024 * 1024
 _SCRATCH = ScratchPool(SCRATCH_BYTES_KEPT)
+
+
+def read_window(source: ByteSource) -> int:
+    """Bytes read per window from ``source``: a request's worth from object
+    stores, :data:`DEFAULT_WINDOW` from local files and memory."""
+    return request_size(source) or DEFAULT_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +139,7 @@ class BlockWalk:
         self.block_index = first_block_index
         self.on_bytes = on_bytes
         # Sources that say how much to read per request are object stores.
-        self.remote = getattr(source, "read_size", None) is not None
+        self.remote = request_size(source) is not None
         self.sync = np.frombuffer(file.sync, dtype=np.uint8)
         if reuse is not None:
             self.frame_table, self.frame_state = reuse.frame_table, reuse.frame_state
@@ -639,11 +645,11 @@ class _SplitStart:
         # with one such window (up to just past the split's end) and decode
         # from the scanned bytes: a small split costs one request. Local files
         # scan from 64 KiB (widening) and decode from their reused window buffer.
-        read_size = getattr(source, "read_size", None)
+        read_size = request_size(source)
         options = ReadOptions(
             batch_rows=spec.batch_rows,
             max_block_size=spec.max_block_size,
-            window=read_size or DEFAULT_WINDOW,
+            window=read_window(source),
             window_batches=spec.batch_rows >= COLLECT_BATCH_ROWS,
         )
         first, scanned = find_split_start(source, split, options.max_block_size)

@@ -39,6 +39,12 @@ class ByteSource(Protocol):
         """Bytes ``[start, end)``, fewer only at the end of the file."""
 
 
+def request_size(source: ByteSource) -> int | None:
+    """Bytes to ask for per request from ``source`` if each request costs a
+    round trip (object stores); None for local files and bytes in memory."""
+    return getattr(source, "read_size", None)
+
+
 @dataclass(frozen=True, slots=True)
 class MemorySource:
     """Bytes already in memory (``bytes``, ``bytearray``, a buffer)."""

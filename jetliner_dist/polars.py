@@ -10,7 +10,7 @@ import polars as pl
 from polars.io.plugins import register_io_source
 
 from jetliner_dist.frames import polars_schema, to_polars
-from jetliner_dist.local import STREAM_QUEUE_DEPTH, Source, _check_rows, _prepare, _Prepared
+from jetliner_dist.local import Source, _check_rows, _prepare, _Prepared
 from jetliner_dist.planning import Plan
 from jetliner_dist.progress import ProgressMode
 
@@ -55,7 +55,7 @@ def scan_avro(
         projected = _project(prepared, with_columns, batch_size)
         rows = n_rows if predicate is not None else _smaller(n_rows, limit)
         left = limit if predicate is not None else None
-        batches = projected.batches(rows, row_index_name, progress, STREAM_QUEUE_DEPTH)
+        batches = projected.batches(rows, row_index_name, progress)
         try:
             for batch in batches:
                 frame = to_polars(batch, projected.plan.spec, row_index_name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from pathlib import Path
 
 import fsspec
@@ -299,13 +300,13 @@ def test_small_files_are_read_in_runs_on_each_thread(tmp_path, monkeypatch):
     (about ``split_size`` bytes), not one file per hand-off."""
     paths = [str(p) for p in _write_files(tmp_path, [60] * 40)]
     handed: list[int] = []
-    real_threaded = local._threaded
+    real_gathered = local._gathered
 
-    def spy(tasks, read, workers, queue_depth):
+    def spy(tasks, read, workers, n_rows):
         handed.extend(len(task) for task in tasks)
-        return real_threaded(tasks, read, workers, queue_depth)
+        return real_gathered(tasks, read, workers, n_rows)
 
-    monkeypatch.setattr(local, "_threaded", spy)
+    monkeypatch.setattr(local, "_gathered", spy)
     ran_on: dict[str, int] = {}
     real_read = local.read_splits
 
@@ -598,6 +599,84 @@ def test_worker_errors_surface_in_order_with_their_location(tmp_path, workers):
     assert 6000 <= len(yielded) <= 6000 + before + block.count
     with pytest.raises(SyncMarkerError, match="b-bad.avro"):
         jd.read_table([str(good), str(bad)], split_size=2000, max_workers=workers)
+    assert _engine_threads() == []
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_table_read_raises_the_first_error_in_file_order(tmp_path, monkeypatch, workers):
+    """Threads finish splits out of order: here a late split fails first,
+    while the split with the earlier corrupt block waits. The read raises
+    the earlier error, as a sequential read would."""
+    data = _avro(0, 6000)
+    blocks = layout(data).blocks
+    early, late = blocks[3], blocks[-2]
+    path = tmp_path / "two-bad.avro"
+    broken = bytearray(data)
+    for block in (early, late):  # trailing sync markers overwritten
+        broken[block.end - 16 : block.end] = bytes(16)
+    path.write_bytes(bytes(broken))
+    real = local.read_splits
+    late_failed = threading.Event()
+
+    def noting_failure(batches):
+        try:
+            yield from batches
+        except SyncMarkerError:
+            late_failed.set()
+            raise
+
+    def slow_start(run, spec, **kwargs):
+        if run[0].start <= early.start < run[-1].end:
+            assert late_failed.wait(timeout=60), "the late split never failed"
+        batches = real(run, spec, **kwargs)
+        return noting_failure(batches) if run[0].start <= late.start < run[-1].end else batches
+
+    monkeypatch.setattr(local, "read_splits", slow_start)
+    with pytest.raises(SyncMarkerError) as info:
+        jd.read_table(str(path), split_size=2000, max_workers=workers)
+    assert early.start <= info.value.offset <= early.end < late.start
+    assert _engine_threads() == []
+
+
+def test_an_interrupt_on_any_thread_ends_a_table_read(tmp_path, monkeypatch):
+    """A KeyboardInterrupt (or SystemExit) in a split ends the read with it,
+    whichever thread met it; no rows are returned and no thread is left."""
+    (path,) = _write_files(tmp_path, [30_000])
+    splits = jd.plan(str(path), split_size=4000).splits
+    real = local.read_splits
+    for victim in (splits[0], splits[len(splits) // 2]):
+
+        def interrupted(run, spec, victim=victim, **kwargs):
+            if run[0] == victim:
+                raise KeyboardInterrupt
+            return real(run, spec, **kwargs)
+
+        monkeypatch.setattr(local, "read_splits", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jd.read_table(str(path), split_size=4000, max_workers=2)
+        assert _engine_threads() == []
+
+
+def test_a_table_is_read_on_the_calling_thread_too(tmp_path, monkeypatch):
+    """Reading a whole table, the calling thread decodes splits beside
+    ``max_workers - 1`` others; streaming hands every split to workers."""
+    (path,) = _write_files(tmp_path, [30_000])
+    readers: list[int] = []
+    real = local.read_splits
+
+    def recording(run, spec, **kwargs):
+        readers.append(threading.get_ident())
+        return real(run, spec, **kwargs)
+
+    monkeypatch.setattr(local, "read_splits", recording)
+    table = jd.read_table(str(path), split_size=4000, max_workers=3)
+    assert _ids(table) == list(range(30_000))
+    assert len(readers) == len(jd.plan(str(path), split_size=4000).splits)
+    assert threading.get_ident() in readers and 2 <= len(set(readers)) <= 3
+    readers.clear()
+    batches = list(jd.iter_batches(str(path), split_size=4000, max_workers=3))
+    assert sum(b.num_rows for b in batches) == 30_000
+    assert threading.get_ident() not in readers and len(set(readers)) <= 3
     assert _engine_threads() == []
 
 

@@ -25,7 +25,6 @@ import argparse
 import gc
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -42,8 +41,6 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 from benchmarks.datasets import DATA_DIR, DATASETS, ensure_file, small_files
 from benchmarks.run import progress
 
-# Seed of the order in which readers take turns in each round.
-ROUND_SEED = 3
 
 ROWS = 1_000_000  # the targets are set on the 1M-row files
 SMALL_FILES = 2_000
@@ -66,28 +63,48 @@ class Check:
 
 def round_robin(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
     """Median wall time of each call: one warm-up each, then ``repeat`` rounds
-    of one call each, in a shuffled order (fixed seed).
+    of one call each, the rounds' orders taken in turn from
+    :func:`balanced_orders`.
 
-    A fixed order would always time one reader just after the same other
-    one, and a reader inherits the machine's state from the one before it
-    (a one-thread read leaves the second core idle for ~30 ms; the two-thread
-    read after it wakes that core): here every reader follows every other
-    about equally often.
+    A call inherits the machine's state from the call before it: after a
+    one-thread read (jetliner's takes 0.13-0.7 s) the second core has been
+    idle, and a two-thread read that follows waits for it to wake. With
+    shuffled orders, 11 rounds put jetliner before ``2 threads`` 5 times and
+    before ``default`` once, and those two identical calls (two threads on
+    two cores) came out 20-35 % apart. In balanced orders each call follows
+    each other equally often (exactly, when ``repeat`` is a multiple of the
+    number of calls).
     """
     for call in calls.values():
         call()
-    order = random.Random(ROUND_SEED)
     names = list(calls)
+    orders = balanced_orders(len(names))
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeat):
-        order.shuffle(names)
-        for name in names:
+    for round_ in range(repeat):
+        for index in orders[round_ % len(orders)]:
+            name = names[index]
             gc.collect()
             start = time.perf_counter()
             result = calls[name]()
             times[name].append(time.perf_counter() - start)
             del result
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of ``range(n)`` in which each item comes right after each other
+    item equally often (a Williams design: n orders for even n, 2n for odd)."""
+    base, low, high = [0], 1, n - 1
+    while low <= high:  # 0, 1, n-1, 2, n-2, ...
+        base.append(low)
+        low += 1
+        if low <= high:
+            base.append(high)
+            high -= 1
+    orders = [[(item + shift) % n for item in base] for shift in range(n)]
+    if n % 2:
+        orders += [order[::-1] for order in orders]
+    return orders
 
 
 def free_cores() -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,19 @@ def test_parallel_benchmark_reports_every_check(tmp_path: Path) -> None:
     statuses = [cells[-1] for cells in checks.values()]
     assert statuses[5] == "n/a" and all(s in {"PASS", "FAIL"} for i, s in enumerate(statuses) if i != 5)
     assert done.returncode == (1 if "FAIL" in statuses else 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_round_orders_let_each_reader_follow_each_other_equally_often(n: int) -> None:
+    """A reader's time depends on the one timed before it (an idle core to
+    wake), so the parallel benchmark's rounds are balanced for that."""
+    from benchmarks.parallel_bench import balanced_orders
+
+    orders = balanced_orders(n)
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    follows = Counter(pair for order in orders for pair in zip(order, order[1:]))
+    assert set(follows) == {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert len(set(follows.values())) <= 1
 
 
 def test_s3_benchmark_reads_through_the_server(tmp_path: Path) -> None:

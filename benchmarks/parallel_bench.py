@@ -41,7 +41,6 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 from benchmarks.datasets import DATA_DIR, DATASETS, ensure_file, small_files
 from benchmarks.run import progress
 
-
 ROWS = 1_000_000  # the targets are set on the 1M-row files
 SMALL_FILES = 2_000
 MB = 1_000_000

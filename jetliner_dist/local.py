@@ -410,7 +410,6 @@ def _threaded(tasks, read, workers: int):
     """
     cancel = threading.Event()
     queues: dict[int, queue.Queue] = {}
-    ahead = workers
 
     def offer(q: queue.Queue, item: object) -> bool:
         """Put ``item`` unless the read is cancelled first (never blocks for good)."""
@@ -435,7 +434,7 @@ def _threaded(tasks, read, workers: int):
     submitted = 0
     try:
         for i in range(len(tasks)):
-            while submitted < len(tasks) and submitted <= i + ahead:
+            while submitted < len(tasks) and submitted <= i + workers:
                 queues[submitted] = queue.Queue(maxsize=STREAM_QUEUE_DEPTH)
                 pool.submit(produce, submitted, queues[submitted])
                 submitted += 1

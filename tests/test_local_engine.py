@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from pathlib import Path
 
 import fsspec
@@ -568,11 +567,12 @@ def test_options_are_checked_before_reading(three_files):
 # ---------------------------------------------------------------------------
 
 
-def _corrupt_block(data: bytes, index: int) -> bytes:
-    """``data`` with block ``index``'s trailing sync marker overwritten."""
-    block = layout(data).blocks[index]
+def _corrupt_block(data: bytes, *indices: int) -> bytes:
+    """``data`` with the trailing sync marker of each block in ``indices`` overwritten."""
+    blocks = layout(data).blocks
     broken = bytearray(data)
-    broken[block.end - 16 : block.end] = bytes(16)
+    for index in indices:
+        broken[blocks[index].end - 16 : blocks[index].end] = bytes(16)
     return bytes(broken)
 
 
@@ -611,10 +611,7 @@ def test_a_table_read_raises_the_first_error_in_file_order(tmp_path, monkeypatch
     blocks = layout(data).blocks
     early, late = blocks[3], blocks[-2]
     path = tmp_path / "two-bad.avro"
-    broken = bytearray(data)
-    for block in (early, late):  # trailing sync markers overwritten
-        broken[block.end - 16 : block.end] = bytes(16)
-    path.write_bytes(bytes(broken))
+    path.write_bytes(_corrupt_block(data, 3, len(blocks) - 2))
     real = local.read_splits
     late_failed = threading.Event()
 

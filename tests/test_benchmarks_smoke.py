@@ -5,6 +5,7 @@ The full 1M-row benchmark never runs here: ``python -m benchmarks.run`` does tha
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -103,12 +104,20 @@ def test_parallel_benchmark_reports_every_check(tmp_path: Path) -> None:
     assert done.returncode in (0, 1), done.stderr
     _, checks = _table_rows(done.stdout, "check")
     assert [name.split(":")[0] for name in checks] == [
-        "simple", "simple", "complex", "complex", "wide", "20 files of 100 rows",
-        "iter_batches over 0.00 GB",
+        "simple", "simple", "simple", "complex", "complex", "complex", "wide",
+        "20 files of 100 rows", "iter_batches over 0.00 GB",
     ]  # fmt: skip
     statuses = [cells[-1] for cells in checks.values()]
-    assert statuses[5] == "n/a" and all(s in {"PASS", "FAIL"} for i, s in enumerate(statuses) if i != 5)
+    reported = {1, 4, 7}  # how two threads used the cores; the small files
+    assert all(s == "n/a" for i, s in enumerate(statuses) if i in reported)
+    assert all(s in {"PASS", "FAIL"} for i, s in enumerate(statuses) if i not in reported)
     assert done.returncode == (1 if "FAIL" in statuses else 0)
+    # The speed-up's two factors: cores kept busy ÷ CPU time against one thread.
+    for name, cells in checks.items():
+        if "cores kept busy" in name:
+            busy, more_cpu = (float(x) for x in re.findall(r"([\d.]+)(?: cores|×)", cells[1])[:2])
+            assert 0 < busy <= 2.5 and more_cpu > 0
+            assert float(cells[2].rstrip("×")) == pytest.approx(busy / more_cpu, abs=0.02)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])

@@ -183,8 +183,10 @@ def core_use(name: str, one: Medians, two: Medians) -> Check:
     """Why two threads are as fast as they are (reported, no target): the
     speed-up is the cores the two-thread read kept busy (CPU over wall time)
     divided by the CPU time it took against the one-thread read's for the
-    same work. When two busy virtual cores share a physical one, the second
-    figure rises and the speed-up falls, whatever the reader does."""
+    same work (exactly, divided also by the cores the one-thread read kept
+    busy, which is about 1). When two busy virtual cores share a physical
+    one, the second figure rises and the speed-up falls, whatever the reader
+    does."""
     busy = two.cpu / two.wall
     more_cpu = two.cpu / one.cpu
     return Check(

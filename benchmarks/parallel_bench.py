@@ -19,8 +19,8 @@ hits all of them; medians are reported. For the thread checks the run also
 reports the process's CPU time per read: two threads' speed-up is the cores
 they kept busy divided by how much more CPU time the same work took on two
 threads than on one (on a VM, two busy virtual cores may share a physical
-one). The full run is not part of the test
-suite (a smoke test runs it on small files): run it by hand.
+one). The full run is not part of the test suite (a smoke test runs it on
+small files): run it by hand.
 """
 
 from __future__ import annotations

@@ -11,15 +11,15 @@ memory), answering ranged GETs from the range's bytes as S3 does
 the whole object for every ranged GET); the files of ``benchmarks/data``
 (generated when missing) are uploaded to it. Each scenario is read with
 ``jd.read_table`` from local disk and from ``s3://`` with the same engine and
-threads: one warm-up each (which
-also checks both give the same table), then ``--repeat`` timed runs,
-alternating local and S3 so that noise on a shared machine hits both alike.
-Printed: median / min times, S3 ÷ local (target: at most 1.5×), throughput,
-the GET requests per read, what those GETs alone take (replayed with s3fs on
-the same threads, nothing decoded), the CPU seconds one S3 read costs the
-server and the reader (divided by the cores, the shortest time the read could
-take on this machine), and the reader's page faults per S3 read. moto is Python and, on a small machine, shares the cores
-with the reader.
+threads: one warm-up each (which also checks both give the same table), then
+``--repeat`` timed runs, alternating local and S3 so that noise on a shared
+machine hits both alike. Printed: median / min times, S3 ÷ local (target: at
+most 1.5×), throughput, the GET requests per read, what those GETs alone take
+(replayed with s3fs on the same threads, nothing decoded), the CPU seconds one
+S3 read costs the server and the reader (divided by the cores, the shortest
+time the read could take on this machine), and the reader's page faults per
+S3 read. moto is Python and, on a small machine, shares the cores with the
+reader.
 
 Kept out of CI: it starts a server and reads gigabytes.
 """

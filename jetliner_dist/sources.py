@@ -308,7 +308,7 @@ class FsspecSource:
             if self.version is not None:
                 return self._changed("no longer exists")
             return SourceError(f"no such object: {self.url!r}", path=self.url)
-        if isinstance(exc, PermissionError):
+        if isinstance(exc, PermissionError) or _http_status(exc) in (401, 403):
             return SourceError(
                 f"access denied to {self.url!r}: {exc}; check the credentials in "
                 "storage_options",
@@ -396,7 +396,9 @@ def _is_transient(exc: BaseException) -> bool:
     """Whether a failed read of a generic fsspec file system is worth retrying.
 
     An ``OSError`` without an errno is a file system's own message (gcsfs
-    says "Forbidden" that way): transient only if its class says so.
+    says "Forbidden" that way): transient only if its class says so. Errors
+    of azure-core (``status_code``, no ``status``) come after the Azure SDK's
+    own retries and are not retried again.
     """
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return False
@@ -408,6 +410,16 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno is not None:
         return exc.errno not in _PERMANENT_ERRNOS
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status an error carries: aiohttp's ``status``, azure-core's
+    ``status_code``."""
+    for name in ("status", "status_code"):
+        status = getattr(exc, name, None)
+        if isinstance(status, int):
+            return status
+    return None
 
 
 def _error_code(exc: BaseException) -> str | None:

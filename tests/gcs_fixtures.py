@@ -16,11 +16,11 @@ import threading
 from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-from s3_fixtures import S3Proxy, free_port
+from s3_fixtures import S3Proxy, clean, free_port, proxy_to
 
 BUCKET = "jetliner-dist-gcs-tests"
 
@@ -94,6 +94,11 @@ class GcsEmulator:
     version = generation  # what planning records to notice a changed object
 
     @staticmethod
+    def request_key(key: str) -> str:
+        """``key`` as the end of a JSON API request's path (one segment)."""
+        return key.replace("/", "%2F")
+
+    @staticmethod
     def url(key: str) -> str:
         return f"gs://{BUCKET}/{key}"
 
@@ -115,18 +120,8 @@ def gcs() -> GcsEmulator:
     return gcs_emulator()
 
 
-@functools.lru_cache(maxsize=None)
-def _shared_proxy() -> S3Proxy:
-    proxy = S3Proxy(gcs_emulator().httpd.server_address[1])
-    atexit.register(proxy.close)
-    return proxy
-
-
 @pytest.fixture
-def gcs_proxy(gcs: GcsEmulator) -> S3Proxy:
+def gcs_proxy(gcs: GcsEmulator) -> Iterator[S3Proxy]:
     """The logging, fault-injecting proxy (see s3_fixtures) in front of the
     emulator, with an empty log and no faults."""
-    shared = _shared_proxy()
-    shared.reset()
-    yield shared
-    shared.reset()
+    yield from clean(proxy_to(gcs.httpd.server_address[1]))

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -281,7 +281,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         parts = urlsplit(self.path)
-        byte_range = self.headers.get("Range")
+        byte_range = self.headers.get("Range") or self.headers.get("x-ms-range")  # Azure's own
         fault = self.server.decide(self.command, parts.path, parts.query, byte_range)
         if fault == "reset":
             status, headers, data = 0, [], b""
@@ -340,19 +340,25 @@ def s3() -> MotoS3:
 
 
 @functools.lru_cache(maxsize=None)
-def _shared_proxy() -> S3Proxy:
-    proxy = S3Proxy(moto_s3().port)
+def proxy_to(port: int) -> S3Proxy:
+    """The process's proxy in front of the server on ``port``, started on first use."""
+    proxy = S3Proxy(port)
     atexit.register(proxy.close)
     return proxy
 
 
+def clean(proxy: S3Proxy) -> Iterator[S3Proxy]:
+    """A proxy fixture's body: ``proxy`` with an empty log and no faults,
+    reset again after the test."""
+    proxy.reset()
+    yield proxy
+    proxy.reset()
+
+
 @pytest.fixture
-def proxy(s3: MotoS3) -> S3Proxy:
+def proxy(s3: MotoS3) -> Iterator[S3Proxy]:
     """The proxy in front of moto, with an empty log and no faults."""
-    shared = _shared_proxy()
-    shared.reset()
-    yield shared
-    shared.reset()
+    yield from clean(proxy_to(s3.port))
 
 
 # -- Avro files ------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The same tests run against bytes in memory, a local file, an fsspec
 ``memory://`` file, an object on a real S3 server (moto on 127.0.0.1) and one
-on a real GCS-protocol server (gcp-storage-emulator on 127.0.0.1, via gcsfs):
+on a real GCS-protocol server (gcp-storage-emulator on 127.0.0.1, via gcsfs)
+and one on Azurite (Azure Blob Storage's emulator on 127.0.0.1, via adlfs):
 sizes, ranged reads at the edges and past the end, concurrent reads,
 pickling, and missing objects as ``SourceError``. Then what only remote
 sources do: storage options kept unchanged, consistency (a changed object is
@@ -29,11 +30,12 @@ from jetliner_dist.sources import (
     freeze_options,
     source_for,
 )
+from azure_fixtures import azurite
 from gcs_fixtures import gcs_emulator
 from s3_fixtures import BUCKET, Faults, moto_s3, proxy, s3  # noqa: F401  (fixtures)
 
 DATA = random.Random(5).randbytes(300_000)
-KINDS = ["memory", "local", "fsspec-memory", "s3", "gcs"]
+KINDS = ["memory", "local", "fsspec-memory", "s3", "gcs", "azure"]
 
 
 def make_source(kind: str, data: bytes, tmp_path) -> ByteSource:
@@ -57,8 +59,8 @@ def make_source(kind: str, data: bytes, tmp_path) -> ByteSource:
 
 
 def _store(kind: str):
-    """The server behind a remote kind: moto's S3 or the GCS emulator."""
-    return {"s3": moto_s3, "gcs": gcs_emulator}[kind]()
+    """The server behind a remote kind: moto's S3, the GCS emulator or Azurite."""
+    return {"s3": moto_s3, "gcs": gcs_emulator, "azure": azurite}[kind]()
 
 
 def missing_source(kind: str, tmp_path) -> ByteSource:

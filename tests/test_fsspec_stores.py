@@ -155,8 +155,9 @@ def test_transient_faults_are_retried_to_exact_results(files, store, store_proxy
     fall on splits read side by side: the Azure SDK waits 15 s or more before
     it retries a 500 or 503."""
     options = store.options_through(store_proxy.endpoint)
+    # iter_batches plans at once; the splits are read as batches are taken.
     batches = jd.iter_batches(files.url("events.avro"), storage_options=options,
-                              split_size="1 MiB", max_workers=2)  # plans now  # fmt: skip
+                              split_size="1 MiB", max_workers=2)  # fmt: skip
     key = store.request_key(files.key("events.avro"))
     store_proxy.reset(Faults(kinds=(kind,), key=key, limit=2))
     table = pa.Table.from_batches(list(batches))

@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     checks.append(small_files_check(args.data_dir, args.repeat, args.small_files))
     if not args.skip_streaming:
         checks.append(streaming_check(args.data_dir, int(args.stream_bytes * GB), args.rows))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from jetliner_dist.local import default_max_workers
+
+    cpus = default_max_workers()
     print(f"{cpus} cores; free cores (numpy, 2 threads vs 1) {before:.2f} before and "
           f"{free_cores():.2f} after the run; load average {os.getloadavg()[0]:.1f} at the end; "
           f"{args.repeat} timed rounds, readers timed in turn.\n")

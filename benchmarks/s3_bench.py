@@ -43,6 +43,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 from benchmarks.cli import parse_counts, scenario_parser
 from benchmarks.datasets import SCENARIOS, ensure_file
 from benchmarks.timing import time_calls
+from jetliner_dist.local import default_max_workers
 
 TARGET = 1.5
 BUCKET = "jetliner-dist-bench"
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         client.create_bucket(Bucket=BUCKET)
         options = server.storage_options
         sent = record_gets(options)
-        threads = args.max_workers or _cores()
+        threads = args.max_workers or default_max_workers()
         lines = []
         for name in args.scenarios:
             path = ensure_file(SCENARIOS[name].dataset, args.rows, args.data_dir)
@@ -244,16 +245,9 @@ def _line(name, size, local_times, remote_times, requests, io_floor, cpu: CpuMet
         f"| {name} | {size / 1e6:.1f} | {local:.3f} s ({min(local_times):.3f}) "
         f"| {remote:.3f} s ({min(remote_times):.3f}) | {remote / local:.2f}× "
         f"| {size / 1e6 / local:.0f} | {size / 1e6 / remote:.0f} | {requests} | {io_floor:.3f} s "
-        f"| {server:.3f} + {reader:.3f} s | {(server + reader) / _cores():.3f} s "
+        f"| {server:.3f} + {reader:.3f} s | {(server + reader) / default_max_workers():.3f} s "
         f"| {cpu.faults / cpu.reads:,.0f} |"
     )
-
-
-def _cores() -> int:
-    """The engine's default thread count: the cores this process may use."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> int:

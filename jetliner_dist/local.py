@@ -179,7 +179,7 @@ def count_rows(source: Source, *, storage_options: dict[str, Any] | None = None)
     from jetliner_dist.counting import count_split_rows
 
     found = discover(source, storage_options)
-    workers = _cores()
+    workers = default_max_workers()
     splits = plan_splits(found.files, default_split_size(found.files, workers))
 
     def count(split: Split) -> int:
@@ -283,7 +283,7 @@ def _prepare(
 ) -> _Prepared:
     if columns is not None and isinstance(columns, str):
         raise TypeError("columns must be a list of names, not a string")
-    workers = _cores() if max_workers is None else _positive("max_workers", max_workers)
+    workers = default_max_workers() if max_workers is None else _positive("max_workers", max_workers)
     found = discover(source, storage_options)
     spec = ReadSpec(
         schema_json=found.schema_json,
@@ -551,8 +551,11 @@ def _with_row_index(schema, row_index_name: str | None):
     return pa.schema([pa.field(row_index_name, pa.uint32(), False), *schema])
 
 
-def _cores() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+def default_max_workers() -> int:
+    """The engine's default thread count: the cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _check_rows(n_rows: int | None) -> None:

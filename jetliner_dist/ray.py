@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from jetliner_dist import reading
 from jetliner_dist.errors import SchemaError
-from jetliner_dist.local import Source, _cores
+from jetliner_dist.local import Source, default_max_workers
 from jetliner_dist.local import plan as make_plan
 from jetliner_dist.planning import Plan, ReadSpec, Split, group_splits
 
@@ -366,7 +366,7 @@ def _cluster_cpus() -> int:
     (``read_datasource`` then starts a local Ray on it)."""
     if ray.is_initialized():
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
-    return _cores()
+    return default_max_workers()
 
 
 def _default_num_blocks(splits: int, cpus: int) -> int:

@@ -343,7 +343,7 @@ def test_default_threads_follow_the_files_size(tmp_path, monkeypatch):
     assert local._prepare(small, max_workers=2).workers == 2
     (big,) = _write_files(tmp_path / "big", [20_000], codec="null")
     assert big.stat().st_size > local.GIL_BOUND_SPLIT_SIZE
-    assert local._prepare(str(big)).workers == local._cores()
+    assert local._prepare(str(big)).workers == local.default_max_workers()
     # Small objects in a store wait on the network with the GIL released;
     # those planning fetched whole are at hand like local files.
     fs = fsspec.filesystem("memory")
@@ -351,7 +351,7 @@ def test_default_threads_follow_the_files_size(tmp_path, monkeypatch):
         fs.pipe(f"/gil-bound/{i}.avro", Path(path).read_bytes())
     assert local._prepare("memory://gil-bound/").workers == 1
     monkeypatch.setattr(discovery, "FETCHED_BYTES_KEPT", 0)
-    assert local._prepare("memory://gil-bound/").workers == local._cores()
+    assert local._prepare("memory://gil-bound/").workers == local.default_max_workers()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

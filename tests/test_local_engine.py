@@ -8,9 +8,11 @@ exactly-once are one comparison with ``range``.
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import threading
+import time
 from pathlib import Path
 
 import fsspec
@@ -411,6 +413,25 @@ def _engine_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("jetliner-dist")]
 
 
+@pytest.fixture
+def threads_before() -> int:
+    """Python threads running (beside the main thread) when the test starts."""
+    return _thread._count()
+
+
+def _threads_left(before: int) -> int:
+    """Threads started since ``before`` was counted that are still running.
+
+    Table reads run their helpers as raw threads, which ``threading`` does not
+    list, so all Python threads are counted; a helper that has finished its
+    work exits a moment later, which is waited for.
+    """
+    deadline = time.monotonic() + 5
+    while _thread._count() > before and time.monotonic() < deadline:
+        time.sleep(0.001)
+    return max(0, _thread._count() - before)
+
+
 def test_avro_reader_close_cancels(tmp_path):
     (path,) = _write_files(tmp_path, [30_000])
     reader = jd.AvroReader(str(path), batch_rows=100, split_size=4000, max_workers=2)
@@ -577,7 +598,7 @@ def _corrupt_block(data: bytes, *indices: int) -> bytes:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_worker_errors_surface_in_order_with_their_location(tmp_path, workers):
+def test_worker_errors_surface_in_order_with_their_location(tmp_path, workers, threads_before):
     good, bad = tmp_path / "a-good.avro", tmp_path / "b-bad.avro"
     good.write_bytes(_avro(0, 6000))
     data = _avro(6000, 6000)
@@ -599,11 +620,12 @@ def test_worker_errors_surface_in_order_with_their_location(tmp_path, workers):
     assert 6000 <= len(yielded) <= 6000 + before + block.count
     with pytest.raises(SyncMarkerError, match="b-bad.avro"):
         jd.read_table([str(good), str(bad)], split_size=2000, max_workers=workers)
-    assert _engine_threads() == []
+    assert _engine_threads() == [] and _threads_left(threads_before) == 0
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-def test_a_table_read_raises_the_first_error_in_file_order(tmp_path, monkeypatch, workers):
+def test_a_table_read_raises_the_first_error_in_file_order(tmp_path, monkeypatch, workers,
+                                                           threads_before):
     """Threads finish splits out of order: here a late split fails first,
     while the split with the earlier corrupt block waits. The read raises
     the earlier error, as a sequential read would."""
@@ -632,29 +654,37 @@ def test_a_table_read_raises_the_first_error_in_file_order(tmp_path, monkeypatch
     with pytest.raises(SyncMarkerError) as info:
         jd.read_table(str(path), split_size=2000, max_workers=workers)
     assert early.start <= info.value.offset <= early.end < late.start
-    assert _engine_threads() == []
+    assert _threads_left(threads_before) == 0
 
 
-def test_an_interrupt_on_any_thread_ends_a_table_read(tmp_path, monkeypatch):
+def test_an_interrupt_on_any_thread_ends_a_table_read(tmp_path, monkeypatch, threads_before):
     """A KeyboardInterrupt (or SystemExit) in a split ends the read with it,
-    whichever thread met it; no rows are returned and no thread is left."""
+    whichever thread met it; no rows are returned, and the other thread has
+    finished its split before the read raises (no thread is left)."""
     (path,) = _write_files(tmp_path, [30_000])
     splits = jd.plan(str(path), split_size=4000).splits
     real = local.read_splits
+    running = []  # splits being read right now
     for victim in (splits[0], splits[len(splits) // 2]):
 
         def interrupted(run, spec, victim=victim, **kwargs):
             if run[0] == victim:
                 raise KeyboardInterrupt
-            return real(run, spec, **kwargs)
+            running.append(run[0])
+            try:
+                time.sleep(0.05)  # still reading when the other thread is interrupted
+                yield from real(run, spec, **kwargs)
+            finally:
+                running.remove(run[0])
 
         monkeypatch.setattr(local, "read_splits", interrupted)
         with pytest.raises(KeyboardInterrupt):
             jd.read_table(str(path), split_size=4000, max_workers=2)
-        assert _engine_threads() == []
+        assert running == []
+        assert _threads_left(threads_before) == 0
 
 
-def test_a_table_is_read_on_the_calling_thread_too(tmp_path, monkeypatch):
+def test_a_table_is_read_on_the_calling_thread_too(tmp_path, monkeypatch, threads_before):
     """Reading a whole table, the calling thread decodes splits beside
     ``max_workers - 1`` others; streaming hands every split to workers."""
     (path,) = _write_files(tmp_path, [30_000])
@@ -674,7 +704,7 @@ def test_a_table_is_read_on_the_calling_thread_too(tmp_path, monkeypatch):
     batches = list(jd.iter_batches(str(path), split_size=4000, max_workers=3))
     assert sum(b.num_rows for b in batches) == 30_000
     assert threading.get_ident() not in readers and len(set(readers)) <= 3
-    assert _engine_threads() == []
+    assert _engine_threads() == [] and _threads_left(threads_before) == 0
 
 
 def test_every_error_is_a_jetliner_dist_error(tmp_path):

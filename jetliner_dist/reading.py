@@ -264,6 +264,7 @@ class _BlockReader:
         self.limits = np.zeros(oc.LIMITS_SIZE, dtype=np.int64)
         self.limits[oc.L_ZERO_SIZE_ITEMS] = ZERO_SIZE_ITEM_LIMIT
         self.limits[oc.L_RECORD_MIN_BYTES] = program.record_min_bytes
+        self.inflate_params = np.zeros(oc.INFLATE_PARAMS_SIZE, dtype=np.int64)
         self._inflated = np.zeros(0, dtype=np.uint8)  # reused decompressed bytes
 
     def retarget(self, source, file, options, first_block_index, on_bytes) -> None:
@@ -309,9 +310,10 @@ class _BlockReader:
 
         ``starts`` holds each block's file offset, for error messages.
         """
-        table, keep = self._payloads(raw, buf, blocks, starts)
+        table, inflating, keep = self._payloads(raw, buf, blocks, starts)
         state = self.state
         state[:] = 0
+        state[oc.S_INFLATED] = -1
         builder = self.builder
         k = self.kernel
         p = self.program
@@ -330,7 +332,8 @@ class _BlockReader:
             status = k.decode_blocks(
                 table, p.instructions, p.sequences, p.root, p.unions, p.entries, p.fills,
                 p.kinds, p.widths, builder.addrs, builder.caps, builder.lens, builder.dlens,
-                builder.nulls, self.limits, self.stack, room, state,
+                builder.nulls, self.limits, self.stack, room, state, inflating,
+                self.inflate_params,
             )  # fmt: skip
             if status == oc.ST_NEED_SPACE:
                 # Grow from what the failed call filled, then roll back to its start.
@@ -359,17 +362,21 @@ class _BlockReader:
         return None if index is None else index + i
 
     def _payloads(self, raw, buf: np.ndarray, blocks: np.ndarray, starts: np.ndarray):
-        """Rows of (address, length, count) for the kernel, and the buffers behind them."""
+        """Rows of (address, length, count) for the kernel, the snappy blocks
+        it is to inflate itself (rows of ``oc.IN_*``; none when the payloads
+        are at hand), and the buffers behind them."""
         table = np.empty((len(blocks), 3), dtype=np.int64)
         table[:, 2] = blocks[:, 0]
+        none = np.empty((0, 3), dtype=np.int64)
         if self.file.codec == "null":
             table[:, 0] = buf.ctypes.data + blocks[:, 1]
             table[:, 1] = blocks[:, 2]
-            return table, raw
+            return table, none, raw
         limit = self.options.max_block_size
         try:
             if self.file.codec == "snappy":
-                return table, self._snappy_payloads(buf, blocks, table, limit)
+                inflating = self._snappy_payloads(buf, blocks, table, limit)
+                return table, none if inflating is None else inflating, self._inflated
             view = memoryview(raw)
             keep = []
             for block, (_, start, size) in enumerate(blocks.tolist()):
@@ -381,7 +388,7 @@ class _BlockReader:
                 keep.append(payload)
                 table[block, 0] = payload.ctypes.data
                 table[block, 1] = len(payload)
-            return table, keep
+            return table, none, keep
         except _Blame as blame:
             raise blame.error.with_context(
                 path=self.file.path,
@@ -390,10 +397,13 @@ class _BlockReader:
             ) from None
 
     def _snappy_payloads(self, buf: np.ndarray, blocks: np.ndarray, table, limit: int):
-        """Decompress snappy blocks side by side into one reused buffer.
+        """Prepare snappy blocks for the kernel: the rows of the blocks it is
+        to inflate itself, one at a time into a scratch buffer just before
+        decoding each (None if they were inflated here, block by block, where
+        ISA-L's CRC32 cannot be called from compiled code).
 
-        Sizes and checksums are read for all blocks in one kernel call, so the
-        Python loop does only the decompression and the CRC per block.
+        Sizes and checksums are read for all blocks in one kernel call, so
+        oversized blocks are refused before anything is inflated.
         """
         count = len(blocks)
         sizes = np.empty(count, dtype=np.int64)
@@ -412,18 +422,23 @@ class _BlockReader:
                 f"snappy block decompresses to {int(sizes[too_large[0]])} bytes, more than "
                 f"max_block_size ({limit}); raise it if the file is trusted"
             ))  # fmt: skip
-        ends = np.cumsum(sizes)
-        self._inflated = out = _at_least(self._inflated, int(ends[-1]) + oc.SN_SLACK)
         table[:, 1] = sizes
-        table[:, 0] = out.ctypes.data + ends - sizes
         crc32_function = self.snappy.crc32_address()
-        if crc32_function is not None:  # one GIL-free call for the whole window
-            status = np.zeros(2, dtype=np.int64)
-            self.snappy.inflate_blocks(buf.ctypes.data, blocks, sizes, checksums, out.ctypes.data,
-                                  len(out), crc32_function, status)  # fmt: skip
-            if status[0] != oc.SN_OK:
-                raise _Blame(int(status[1]), DecompressionError(_SNAPPY_ERRORS[int(status[0])]))
-            return out
+        if crc32_function is not None:  # the kernel inflates each block as it decodes it
+            self._inflated = scratch = _at_least(self._inflated, int(sizes.max()) + oc.SN_SLACK)
+            table[:, 0] = scratch.ctypes.data
+            inflating = np.empty((count, 3), dtype=np.int64)
+            inflating[:, oc.IN_ADDRESS] = buf.ctypes.data + blocks[:, 1]
+            inflating[:, oc.IN_SIZE] = blocks[:, 2]
+            inflating[:, oc.IN_CHECKSUM] = checksums
+            params = self.inflate_params
+            params[oc.P_SCRATCH] = scratch.ctypes.data
+            params[oc.P_SCRATCH_SIZE] = len(scratch)
+            params[oc.P_CRC32] = crc32_function
+            return inflating
+        ends = np.cumsum(sizes)
+        self._inflated = out = _at_least(self._inflated, int(ends[-1]))
+        table[:, 0] = out.ctypes.data + ends - sizes
         view = memoryview(buf)
         first = 0
         for block, (start, size, last, checksum) in enumerate(
@@ -439,11 +454,16 @@ class _BlockReader:
             if crc32(target) != checksum:
                 raise _Blame(block, DecompressionError(_SNAPPY_ERRORS[oc.SN_CHECKSUM]))
             first = last
-        return out
+        return None
 
     def _decode_error(self, status: int, starts: np.ndarray) -> JetlinerDistError:
         state = self.state
         i = int(state[oc.S_BLOCK])
+        if status == oc.ST_SNAPPY:  # the block's data, not a record in it
+            return DecompressionError(
+                _SNAPPY_ERRORS[int(state[oc.S_COLUMN])],
+                path=self.file.path, block=self._block(i), offset=int(starts[i]),
+            )  # fmt: skip
         message, cls = _DECODE_ERRORS.get(status, ("invalid record data", DecodeError))
         return cls(
             message.format(detail=int(state[oc.S_COLUMN])),

@@ -1,6 +1,10 @@
 """The GIL-free snappy kernel against cramjam's snappy (an independent
 implementation): equal output for any data, typed failures for any damage,
 and the per-block fallback reading files identically.
+
+Payloads are read the way files are: each is a block of a file whose records
+are single bytes (``fixed(1)``), so a block's decompressed data is exactly the
+values the reader returns, and the kernel inflates it as it decodes it.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ from isal.isal_zlib import crc32
 import jetliner_dist as jd
 import jetliner_dist.avro.snappy as snappy
 from blocks import write
-from jetliner_dist.avro import kernel
-from jetliner_dist.avro import opcodes as oc
+from corruption import block, header, snappy_with_preamble, uvarint
 from jetliner_dist.errors import DecompressionError
 
 SETTINGS = settings(max_examples=200, deadline=None,
@@ -29,21 +32,21 @@ def _avro_snappy(raw: bytes) -> bytes:
     return bytes(cramjam.snappy.compress_raw(raw)) + crc32(raw).to_bytes(4, "big")
 
 
-def _inflate(payloads: list[bytes]) -> tuple[np.ndarray, int, int, int]:
-    """Run the kernel over ``payloads`` laid side by side in one window:
-    (output, total size, status, bad block index)."""
-    window = np.frombuffer(b"".join(payloads), dtype=np.uint8)
-    starts = np.cumsum([0] + [len(p) for p in payloads[:-1]])
-    blocks = np.array([[1, s, len(p)] for s, p in zip(starts, payloads)], dtype=np.int64)
-    sizes = np.empty(len(payloads), dtype=np.int64)
-    checksums = np.empty(len(payloads), dtype=np.int64)
-    assert kernel.snappy_sizes(window, blocks, sizes, checksums) == -1
-    total = int(sizes.sum())
-    out = np.zeros(total + oc.SN_SLACK, dtype=np.uint8)
-    status = np.zeros(2, dtype=np.int64)
-    snappy.inflate_blocks(window.ctypes.data, blocks, sizes, checksums, out.ctypes.data, len(out),
-                          snappy.crc32_address(), status)  # fmt: skip
-    return out, total, int(status[0]), int(status[1])
+BYTE = {"type": "fixed", "name": "byte", "size": 1}
+
+
+def _read(payloads: list[bytes], counts: list[int] | None = None) -> bytes | DecompressionError:
+    """Read a snappy file whose blocks carry ``payloads`` (``counts`` records
+    each, by default what the payloads decompress to): the bytes read, or the
+    decompression error raised."""
+    if counts is None:
+        counts = [len(cramjam.snappy.decompress_raw(p[:-4])) for p in payloads]
+    data = header(BYTE, codec="snappy") + b"".join(block(n, p) for n, p in zip(counts, payloads))
+    try:
+        table = jd.read_table(data)
+    except DecompressionError as error:
+        return error
+    return b"".join(table.column("value").to_pylist())
 
 
 # Text with repeats at every distance: snappy emits literals of every length
@@ -63,17 +66,14 @@ def test_the_crc32_function_is_found():
 @SETTINGS
 @given(raws=st.lists(blobs, min_size=1, max_size=6))
 def test_inflates_like_cramjam(raws):
-    out, total, status, bad = _inflate([_avro_snappy(raw) for raw in raws])
-    assert (status, bad) == (oc.SN_OK, -1)
-    assert bytes(out[:total]) == b"".join(raws)
+    assert _read([_avro_snappy(raw) for raw in raws]) == b"".join(raws)
 
 
 def test_long_literals_and_far_copies():
     rng = np.random.default_rng(7)
     noise = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes()  # literals over 65,536 bytes
     far = noise[:70_000] + bytes(100_000) + noise[:70_000]  # a copy from 170,000 bytes back
-    out, total, status, _ = _inflate([_avro_snappy(noise), _avro_snappy(far)])
-    assert status == oc.SN_OK and bytes(out[:total]) == noise + far
+    assert _read([_avro_snappy(noise), _avro_snappy(far)]) == noise + far
 
 
 @SETTINGS
@@ -88,11 +88,13 @@ def test_damage_is_reported_never_undetected(raw, data):
         at = data.draw(st.integers(first, len(payload) - 1))
         payload[at] ^= data.draw(st.integers(1, 255))
     good = _avro_snappy(b"intact" * 50)
-    out, total, status, bad = _inflate([good, bytes(payload)])
-    if status == oc.SN_OK:  # only if the flips cancelled out to the same output
-        assert bytes(out[:total]) == b"intact" * 50 + raw
+    # The flips may change the preamble's size too: the block keeps its count.
+    result = _read([good, bytes(payload)], counts=[300, len(raw)])
+    if isinstance(result, bytes):  # only if the flips cancelled out to the same output
+        assert result == b"intact" * 50 + raw
     else:
-        assert bad == 1 and status in (oc.SN_CORRUPT, oc.SN_SHORT, oc.SN_CHECKSUM)
+        assert result.block == 1 and result.offset is not None
+        assert "snappy" in str(result)
 
 
 def test_truncated_data_is_corrupt_not_read_past():
@@ -100,8 +102,25 @@ def test_truncated_data_is_corrupt_not_read_past():
     whole = bytes(cramjam.snappy.compress_raw(raw))
     for cut in (len(whole) // 3, len(whole) - 1):
         payload = whole[:cut] + crc32(raw).to_bytes(4, "big")
-        _, _, status, bad = _inflate([payload])
-        assert status in (oc.SN_CORRUPT, oc.SN_SHORT) and bad == 0
+        error = _read([payload], counts=[len(raw)])
+        assert isinstance(error, DecompressionError) and error.block == 0
+        assert "is corrupt" in str(error) or "fewer bytes" in str(error)
+
+
+def test_each_failure_names_its_reason_and_block():
+    raw = b"0123456789abcdef" * 64
+    good = _avro_snappy(raw)
+    preamble = len(uvarint(len(raw)))
+    cases = {
+        "checksum": good[:-4] + bytes(4),
+        "fewer bytes": snappy_with_preamble(len(raw), raw[:-16]),
+        # 0xFF tags: copies from 2**32 - 1 bytes back, before the output's start
+        "is corrupt": good[:preamble] + b"\xff" * (len(good) - preamble - 4) + good[-4:],
+    }
+    for reason, bad in cases.items():
+        error = _read([good, good, bad, good], counts=[len(raw)] * 4)
+        assert isinstance(error, DecompressionError), reason
+        assert reason in str(error) and error.block == 2, (reason, str(error))
 
 
 def _snappy_file(rows: int) -> bytes:

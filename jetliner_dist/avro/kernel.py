@@ -85,8 +85,15 @@ from jetliner_dist.avro.opcodes import (
     OP_RECORD,
     OP_UNION,
     OP_UUID_FIXED,
+    IN_ADDRESS,
+    IN_CHECKSUM,
+    IN_SIZE,
+    P_CRC32,
+    P_SCRATCH,
+    P_SCRATCH_SIZE,
     S_BLOCK,
     S_COLUMN,
+    S_INFLATED,
     S_NEEDED,
     S_POS,
     S_RECORD,
@@ -94,6 +101,7 @@ from jetliner_dist.avro.opcodes import (
     S_ROWS,
     S_STATUS,
     S_WHICH,
+    SN_OK,
     ST_BLOCK_END,
     ST_COUNT,
     ST_DECIMAL,
@@ -103,11 +111,13 @@ from jetliner_dist.avro.opcodes import (
     ST_NEED_SPACE,
     ST_NEGATIVE_LENGTH,
     ST_OK,
+    ST_SNAPPY,
     ST_TRUNCATED,
     ST_UNION_INDEX,
     ST_UTF8,
     ST_VARINT,
 )
+from jetliner_dist.avro.snappy import inflate_block
 
 _I64_1D = types.Array(types.int64, 1, "C")
 _I64_2D = types.Array(types.int64, 2, "C")
@@ -446,6 +456,8 @@ _SIGNATURE = types.int64(
     _I64_2D,  # stack: rows of frames
     types.int64,  # rows this call may produce
     _I64_1D,  # state: in/out, see opcodes.S_*
+    _I64_2D,  # snappy blocks to inflate first: rows of opcodes.IN_* (no rows: none)
+    _I64_1D,  # inflation parameters, opcodes.P_*
 )
 
 
@@ -453,12 +465,20 @@ _SIGNATURE = types.int64(
 def decode_blocks(
     blocks_array, ins_array, seqs_array, root, unions_array, entries_array, fills_array,
     kinds_array, widths_array, addrs_array, caps_array, lens_array, dlens_array,
-    nulls_array, limits_array, stack_array, max_rows, state_array,
+    nulls_array, limits_array, stack_array, max_rows, state_array, inflating_array,
+    inflate_params,
 ):  # fmt: skip
     """Decode records of ``blocks`` into the column buffers; returns a status.
 
     Every table is used through its address: helpers that took arrays would
     pay reference counting on each call, which dominated the loop.
+
+    With rows in ``inflating_array`` (snappy blocks), each block is inflated
+    into the scratch buffer of ``inflate_params`` just before its records are
+    decoded (every ``blocks`` row then points at that buffer), so its bytes are
+    decoded while still in cache; ``state[S_INFLATED]`` says which block the
+    buffer holds, so a call that resumes inside a block does not inflate it
+    again.
     """
     blocks = blocks_array.ctypes.data
     ins = ins_array.ctypes.data
@@ -491,7 +511,20 @@ def decode_blocks(
     detail = 0
     record_pos = pos
 
+    inflating = inflating_array.shape[0] > 0
     while block < nblocks and rows < max_rows and status == ST_OK:
+        if inflating and state_array[S_INFLATED] != block:
+            state_array[S_INFLATED] = -1  # the buffer is being overwritten
+            detail = inflate_block(
+                inflating_array[block, IN_ADDRESS], inflating_array[block, IN_SIZE],
+                inflate_params[P_SCRATCH], _get(blocks, 3 * block + 1),
+                inflate_params[P_SCRATCH] + inflate_params[P_SCRATCH_SIZE],
+                inflate_params[P_CRC32], inflating_array[block, IN_CHECKSUM],
+            )  # fmt: skip
+            if detail != SN_OK:
+                status = ST_SNAPPY
+                break
+            state_array[S_INFLATED] = block
         base = _get(blocks, 3 * block)
         end = _get(blocks, 3 * block + 1)
         count = _get(blocks, 3 * block + 2)

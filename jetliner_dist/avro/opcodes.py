@@ -55,6 +55,7 @@ ST_BLOCK_END = 9
 ST_COUNT = 10
 ST_DEPTH = 11
 ST_DECIMAL = 12
+ST_SNAPPY = 13  # a block did not inflate: the SN_* reason is the detail
 
 # Slots of the kernel's state vector (inputs marked →, outputs ←).
 S_STATUS = 0  # ←
@@ -66,7 +67,8 @@ S_COLUMN = 5  # ← column that needs space, or the error's detail value
 S_NEEDED = 6  # ← slots (or data bytes, see S_WHICH) that column needs
 S_WHICH = 7  # ← BUF_VALUES: slots, BUF_DATA: data bytes
 S_ROW_BASE = 8  # → rows already in the batch (the slot of aligned columns)
-STATE_SIZE = 9
+S_INFLATED = 9  # ↔ the block whose data is in the snappy scratch buffer (-1: none)
+STATE_SIZE = 10
 
 # A column operand with this bit set is "aligned": it holds exactly one slot
 # per row (a top-level field or a struct member of one), so its slot index is
@@ -98,9 +100,15 @@ FR_READ = 7  # a read of the file failed (walk_blocks)
 FR_STATUS, FR_POS, FR_NEEDED, FR_DETAIL = range(4)
 FRAME_STATE_SIZE = 4
 
-# snappy.inflate_blocks: why a block failed (status[0]; status[1] is its index).
+# snappy.inflate_block: why a block failed.
 SN_OK = 0
 SN_CORRUPT = 1  # the tags run past the input or the output, or copy from before it
 SN_SHORT = 2  # the data decompressed to fewer bytes than its preamble says
 SN_CHECKSUM = 3  # the CRC32 after the block does not match
-SN_SLACK = 16  # bytes the output needs past the last block (whole-word copies)
+SN_SLACK = 16  # bytes the output needs past a block's data (whole-word copies)
+
+# Snappy blocks the kernel inflates itself: rows of this table (one per block).
+IN_ADDRESS, IN_SIZE, IN_CHECKSUM = range(3)  # payload address, payload size (CRC included), CRC32
+# The inflation parameters (kernel input).
+P_SCRATCH, P_SCRATCH_SIZE, P_CRC32 = range(3)  # scratch buffer, its size, crc32 function address
+INFLATE_PARAMS_SIZE = 3

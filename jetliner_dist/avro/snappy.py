@@ -1,34 +1,34 @@
-"""Snappy blocks inflated and checksummed in one GIL-free call per window.
+"""Snappy blocks inflated and checksummed inside the decoder kernel.
 
 cramjam's snappy releases the GIL for each call, but Avro's snappy blocks are
 small (16-64 KiB): a window holds hundreds, and two threads handing the GIL
-back and forth for every block decompressed no faster than one. This kernel
-decompresses all of a window's blocks and checks their CRC32 in one call
-(``nogil``), so threads decompress in parallel.
+back and forth for every block decompressed no faster than one. The kernel
+(``kernel.decode_blocks``) instead inflates each block with
+:func:`inflate_block`, without the GIL, into a scratch buffer of one block's
+size just before it decodes the block's records, so the inflated bytes are
+still in the core's cache when they are decoded (the 1M-row ``simple`` file
+reads 10-12 % faster than when a whole window is inflated first and then
+decoded from memory).
 
 The CRC32 is ISA-L's ``crc32_gzip_refl``, which python-isal's extension
 exports, called by address (:func:`crc32_address`); without it, readers fall
 back to the per-block path.
 
 Safety: every read stays inside the block's compressed bytes and every write
-inside the output buffer, which has ``SN_SLACK`` bytes past the last block:
+inside the output buffer, which has ``SN_SLACK`` bytes past the block's data:
 fast paths copy whole 8-byte words and may write up to 7 bytes past a copy's
-end, into the next block's space (filled later) or the slack. A malformed
-block stops the call with its index and a reason.
+end, into space filled later or the slack. A malformed block is reported with
+a reason.
 """
 
 from __future__ import annotations
 
 import functools
 
-from numba import njit, types
+from numba import njit
 
 from jetliner_dist.avro.memory import call_crc32, copy_bytes, load_i64, load_u8, store_i8, store_i64
 from jetliner_dist.avro.opcodes import SN_CHECKSUM, SN_CORRUPT, SN_OK, SN_SHORT
-
-_I64_1D = types.Array(types.int64, 1, "C")
-_I64_2D = types.Array(types.int64, 2, "C")
-
 
 @functools.cache
 def crc32_address() -> int | None:
@@ -114,42 +114,26 @@ def _inflate(ip, end, op, out_start, out_end, limit):
     return op
 
 
-@njit(
-    types.void(types.int64, _I64_2D, _I64_1D, _I64_1D, types.int64, types.int64, types.int64,
-               _I64_1D),
-    nogil=True,
-    cache=True,
-)
-def inflate_blocks(base, blocks, sizes, checksums, out, out_size, crc32, status):
-    """Inflate snappy blocks side by side into ``out``.
+@njit(inline="always")
+def inflate_block(ip, size, out, expected, limit, crc32, checksum):
+    """Inflate the Avro snappy payload of ``size`` bytes at ``ip`` (raw snappy
+    data, then its 4-byte CRC32) to ``out``; returns an SN_* status.
 
-    ``blocks`` rows are (count, payload start, payload size) relative to
-    ``base`` (the payload is the raw snappy data and its 4-byte CRC32);
-    ``sizes`` and ``checksums`` are each block's preamble size and stored
-    CRC32 (see ``kernel.snappy_sizes``). Block ``i`` goes to
-    ``out + sum(sizes[:i])``; ``out_size`` counts the slack. ``status`` gets
-    (SN_OK, -1) or (an SN_* reason, the index of the first bad block).
+    ``expected`` is the size its preamble gives, ``checksum`` the CRC32 stored
+    after it (see ``kernel.snappy_sizes``); nothing is written at or past
+    ``limit``, which must leave ``SN_SLACK`` bytes after ``out + expected``.
     """
-    status[0] = SN_OK
-    status[1] = -1
-    op = out
-    limit = out + out_size
-    for i in range(blocks.shape[0]):
-        ip = base + blocks[i, 1]
-        end = ip + blocks[i, 2] - 4
-        # Skip the preamble (a varint; its value is sizes[i]).
-        while ip < end and load_u8(ip) >= 0x80:
-            ip += 1
+    end = ip + size - 4
+    # Skip the preamble (a varint; its value is ``expected``).
+    while ip < end and load_u8(ip) >= 0x80:
         ip += 1
-        block_end = op + sizes[i]
-        reached = _inflate(ip, end, op, op, block_end, limit)
-        if reached < 0:
-            status[0] = SN_CORRUPT
-        elif reached != block_end:
-            status[0] = SN_SHORT
-        elif call_crc32(crc32, 0, op, sizes[i]) != checksums[i]:
-            status[0] = SN_CHECKSUM
-        if status[0] != SN_OK:
-            status[1] = i
-            return
-        op = block_end
+    ip += 1
+    block_end = out + expected
+    reached = _inflate(ip, end, out, out, block_end, limit)
+    if reached < 0:
+        return SN_CORRUPT
+    if reached != block_end:
+        return SN_SHORT
+    if call_crc32(crc32, 0, out, expected) != checksum:
+        return SN_CHECKSUM
+    return SN_OK

@@ -12,6 +12,10 @@ the buffer's capacity. When a buffer is full the kernel stops with
 ``ST_NEED_SPACE``; the caller grows the buffer, rolls lengths back and calls
 again. Counts are checked against the bytes left before any loop runs, so a
 corrupt count cannot hang the process or size an allocation.
+
+numba keys the on-disk cache of these functions on this file alone: after a
+change to what they compile in from elsewhere (``snappy``, ``memory``, the
+constants of ``opcodes``), touch this file, or the cached old code runs on.
 """
 
 from __future__ import annotations

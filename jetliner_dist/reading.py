@@ -375,8 +375,7 @@ class _BlockReader:
         limit = self.options.max_block_size
         try:
             if self.file.codec == "snappy":
-                inflating = self._snappy_payloads(buf, blocks, table, limit)
-                return table, none if inflating is None else inflating, self._inflated
+                return table, self._snappy_payloads(buf, blocks, table, limit), self._inflated
             view = memoryview(raw)
             keep = []
             for block, (_, start, size) in enumerate(blocks.tolist()):
@@ -399,8 +398,8 @@ class _BlockReader:
     def _snappy_payloads(self, buf: np.ndarray, blocks: np.ndarray, table, limit: int):
         """Prepare snappy blocks for the kernel: the rows of the blocks it is
         to inflate itself, one at a time into a scratch buffer just before
-        decoding each (None if they were inflated here, block by block, where
-        ISA-L's CRC32 cannot be called from compiled code).
+        decoding each (no rows if they were inflated here, block by block,
+        where ISA-L's CRC32 cannot be called from compiled code).
 
         Sizes and checksums are read for all blocks in one kernel call, so
         oversized blocks are refused before anything is inflated.
@@ -454,7 +453,7 @@ class _BlockReader:
             if crc32(target) != checksum:
                 raise _Blame(block, DecompressionError(_SNAPPY_ERRORS[oc.SN_CHECKSUM]))
             first = last
-        return None
+        return np.empty((0, 3), dtype=np.int64)
 
     def _decode_error(self, status: int, starts: np.ndarray) -> JetlinerDistError:
         state = self.state

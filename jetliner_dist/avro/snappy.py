@@ -7,7 +7,7 @@ back and forth for every block decompressed no faster than one. The kernel
 :func:`inflate_block`, without the GIL, into a scratch buffer of one block's
 size just before it decodes the block's records, so the inflated bytes are
 still in the core's cache when they are decoded (the 1M-row ``simple`` file
-reads 10-12 % faster than when a whole window is inflated first and then
+reads 15-19 % faster than when a whole window is inflated first and then
 decoded from memory).
 
 The CRC32 is ISA-L's ``crc32_gzip_refl``, which python-isal's extension
